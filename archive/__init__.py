@@ -1,0 +1,1 @@
+"""Archive and restore of datasets on object storage."""

@@ -1,0 +1,1 @@
+"""Event-sourced data catalogue for photon-science facilities."""

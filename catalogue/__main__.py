@@ -1,0 +1,5 @@
+"""`python -m catalogue` runs the CLI."""
+
+from catalogue.cli import main
+
+main()

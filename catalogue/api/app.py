@@ -1,0 +1,74 @@
+"""The FastAPI application, built from settings by `create_app` (the composition root)."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+from collections.abc import AsyncIterator
+
+from fastapi import FastAPI
+
+from catalogue.api import health
+from catalogue.api.problems import install_problem_handlers
+from catalogue.revisions import require_current
+from catalogue.runner import register_checkpoints, run_until_stopped
+from catalogue.services import Services, build_services
+from catalogue.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def start_runners(services: Services, stop: threading.Event) -> list[threading.Thread]:
+    """One thread per catch-up projection, tailing the store until `stop` is set."""
+    threads = []
+    for projection in services.catch_up_projections:
+        thread = threading.Thread(
+            target=run_until_stopped,
+            args=(services.store, projection, stop),
+            kwargs={
+                "batch_size": services.settings.projection_batch_size,
+                "poll_interval": services.settings.projection_poll_seconds,
+            },
+            name=f"projection-{projection.name}",
+            daemon=True,
+        )
+        thread.start()
+        threads.append(thread)
+    return threads
+
+
+def create_app(settings: Settings) -> FastAPI:
+    """Build the application; the database is opened and checked when it starts."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        services = build_services(settings)
+        try:
+            require_current(services.engine)
+            for name in register_checkpoints(services.store, services.projections):
+                log.warning("projection %s needs `catalogue projections rebuild %s`", name, name)
+            stop = threading.Event()
+            threads = start_runners(services, stop)
+            app.state.services = services
+            yield
+            stop.set()
+            for thread in threads:
+                thread.join(timeout=10)
+        finally:
+            services.close()
+
+    app = FastAPI(
+        title="Beamline data catalogue",
+        version="0.1.0",
+        summary="Find, search, restore, download and publish experimental data.",
+        lifespan=lifespan,
+    )
+    install_problem_handlers(app)
+    app.include_router(health.router)
+    return app
+
+
+def create_app_from_environment() -> FastAPI:
+    """Factory for multi-worker uvicorn: each worker reads the same settings itself."""
+    return create_app(Settings())

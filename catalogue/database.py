@@ -1,0 +1,134 @@
+"""Engines, write transactions and the schema-revision check, on SQLite or PostgreSQL."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy
+from sqlalchemy import Connection, Engine, event, make_url
+from sqlalchemy.engine import URL
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, OperationalError
+
+from catalogue.errors import ConfigurationError, DatabaseUnavailable, StoreError
+from catalogue.events import dump_json
+
+#: Execution option that makes SQLite take its write lock at BEGIN (see `write_transaction`).
+WRITE_OPTION = "catalogue_write"
+
+
+def normalise_url(url: str | URL) -> URL:
+    """Parse a database URL, defaulting PostgreSQL to the psycopg 3 driver."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError as error:
+        raise ConfigurationError(f"not a database URL: {url!s} ({error})") from None
+    if parsed.drivername in ("postgresql", "postgres"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    if parsed.get_backend_name() not in ("sqlite", "postgresql"):
+        raise ConfigurationError(
+            f"unsupported database {parsed.get_backend_name()!r}: use sqlite:/// or postgresql://"
+        )
+    return parsed
+
+
+def create_engine(url: str | URL, **options: Any) -> Engine:
+    """An engine for the catalogue database, with SQLite set up for concurrent use."""
+    parsed = normalise_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    try:
+        engine = sqlalchemy.create_engine(parsed, json_serializer=dump_json, **options)
+    except (ArgumentError, NoSuchModuleError) as error:
+        raise ConfigurationError(f"cannot use database URL {parsed!r}: {error}") from None
+    if engine.dialect.name == "sqlite":
+        _configure_sqlite(engine)
+    return engine
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy's "begin" event emit BEGIN itself, so writers can ask for IMMEDIATE.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        # NORMAL in WAL mode survives a crash of the process; only a power cut can lose the
+        # last commits, which is the usual trade for an embedded store.
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA busy_timeout=60000")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Connection) -> None:
+        # A deferred BEGIN that later writes can fail with SQLITE_BUSY without waiting, and
+        # two deferred writers can deadlock; writers take the lock up front instead.
+        if connection.get_execution_options().get(WRITE_OPTION):
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+        else:
+            connection.exec_driver_sql("BEGIN")
+
+
+@contextlib.contextmanager
+def write_transaction(engine: Engine) -> Iterator[Connection]:
+    """A connection in a transaction that will write; commits on success, rolls back on error."""
+    with translate_errors(engine), engine.connect() as connection:
+        connection.execution_options(**{WRITE_OPTION: True})
+        with connection.begin():
+            yield connection
+
+
+@contextlib.contextmanager
+def read_transaction(engine: Engine) -> Iterator[Connection]:
+    """A connection in a read-only transaction (one snapshot on SQLite)."""
+    with translate_errors(engine), engine.connect() as connection, connection.begin():
+        yield connection
+
+
+def describe(engine: Engine) -> str:
+    """The engine's URL without its password, for messages."""
+    return engine.url.render_as_string(hide_password=True)
+
+
+@contextlib.contextmanager
+def translate_errors(engine: Engine) -> Iterator[None]:
+    """Turn driver errors about reaching the database into `DatabaseUnavailable`."""
+    try:
+        yield
+    except OperationalError as error:
+        if _is_connection_failure(error):
+            raise DatabaseUnavailable(
+                f"cannot reach the database at {describe(engine)}: {_first_line(error)}"
+            ) from None
+        raise StoreError(f"database error: {_first_line(error)}") from error
+    except DBAPIError as error:
+        if error.connection_invalidated:
+            raise DatabaseUnavailable(
+                f"lost the connection to {describe(engine)}: {_first_line(error)}"
+            ) from None
+        raise
+
+
+def _is_connection_failure(error: OperationalError) -> bool:
+    message = str(error.orig).lower()
+    return error.connection_invalidated or any(
+        phrase in message
+        for phrase in (
+            "connection",
+            "could not translate host",
+            "unable to open database",
+            "does not exist",
+            "timeout",
+            "password authentication",
+            "no such host",
+            "name or service not known",
+        )
+    )
+
+
+def _first_line(error: BaseException) -> str:
+    orig = getattr(error, "orig", None) or error
+    return str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__

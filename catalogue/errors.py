@@ -1,0 +1,99 @@
+"""One error tree for the whole service; driver errors are translated into it."""
+
+from __future__ import annotations
+
+
+class CatalogueError(Exception):
+    """Base of every error the service reports to a user or operator."""
+
+    #: Stable RFC 9457 problem type suffix and HTTP status for the API.
+    problem_type = "catalogue-error"
+    status = 500
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+class EventError(CatalogueError):
+    """An event that cannot be encoded, decoded or recognised."""
+
+    problem_type = "invalid-event"
+    status = 422
+
+
+class UnknownEventType(EventError):
+    """An event type name that no registered payload class carries."""
+
+    problem_type = "unknown-event-type"
+
+    def __init__(self, type_name: str) -> None:
+        super().__init__(f"unknown event type {type_name!r}")
+        self.type_name = type_name
+
+
+class EventValidationError(EventError):
+    """A payload that does not match its event class."""
+
+    problem_type = "invalid-event-payload"
+
+
+class EventSerializationError(EventError):
+    """A payload that cannot be written as JSON."""
+
+    problem_type = "event-not-serializable"
+
+
+class StoreError(CatalogueError):
+    """A failure of the event store or read-model database."""
+
+    problem_type = "store-error"
+    status = 503
+
+
+class DatabaseUnavailable(StoreError):
+    """The database cannot be reached or refused the connection."""
+
+    problem_type = "database-unavailable"
+
+
+class SchemaOutOfDate(StoreError):
+    """The database is not at the schema revision this code expects."""
+
+    problem_type = "schema-out-of-date"
+
+
+class ConcurrencyConflict(StoreError):
+    """An append whose expected stream version did not match; nothing was written."""
+
+    problem_type = "version-conflict"
+    status = 409
+
+    def __init__(self, stream: str, expected: object, actual: int) -> None:
+        super().__init__(
+            f"stream {stream!r} is at version {actual}, but the append expected {expected}"
+        )
+        self.stream = stream
+        self.expected = expected
+        self.actual = actual
+
+
+class DuplicateEventId(StoreError):
+    """An append that reuses some, but not all, event ids already stored."""
+
+    problem_type = "duplicate-event-id"
+    status = 409
+
+
+class ProjectionError(CatalogueError):
+    """A projection that is unknown or cannot run as asked."""
+
+    problem_type = "projection-error"
+    status = 400
+
+
+class ConfigurationError(CatalogueError):
+    """Settings that cannot work (bad URL, unreadable file)."""
+
+    problem_type = "configuration-error"
+    status = 500

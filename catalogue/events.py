@@ -1,0 +1,226 @@
+"""Event payload classes, the registry that names them, and upcasting of old payloads."""
+
+from __future__ import annotations
+
+import enum
+import json
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, ClassVar, TypeVar
+from uuid import UUID, uuid4
+
+import pydantic
+from pydantic_core import PydanticSerializationError
+
+from catalogue.errors import EventSerializationError, EventValidationError, UnknownEventType
+
+JSONDict = dict[str, Any]
+Upcaster = Callable[[JSONDict], JSONDict]
+E = TypeVar("E", bound="Event")
+
+
+class Event(pydantic.BaseModel):
+    """Base of every event payload: immutable, strict about unknown fields, past-tense name."""
+
+    # JSON has no infinities or NaN: refuse them on input rather than store null.
+    model_config = pydantic.ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+
+    #: The stored type name; defaults to the class name.
+    type_name: ClassVar[str] = ""
+    #: The current payload version; bump it and register an upcaster when the shape changes.
+    schema_version: ClassVar[int] = 1
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "type_name" not in cls.__dict__:
+            cls.type_name = cls.__name__
+
+
+class RawJSON(str):
+    """Text that is already JSON, passed through the engine's serializer unchanged."""
+
+    __slots__ = ()
+
+
+def dump_json(value: Any) -> str:
+    """Serialize a value for a JSON column; pre-encoded `RawJSON` is passed through."""
+    if isinstance(value, RawJSON):
+        return value
+    try:
+        return json.dumps(value, allow_nan=False, separators=(",", ":"))
+    except (TypeError, ValueError) as error:
+        raise EventSerializationError(f"value is not JSON-serialisable: {error}") from None
+
+
+class Expect(enum.Enum):
+    """Expected-version conditions other than an exact version number."""
+
+    ANY = "any"
+    EXISTS = "exists"
+
+
+#: Expected version of a stream that must not exist yet.
+NO_STREAM = 0
+
+ExpectedVersion = int | Expect
+
+
+@dataclass(frozen=True, slots=True)
+class Metadata:
+    """Who and what caused an event: stored beside the payload, never part of domain rules."""
+
+    actor: str | None = None
+    source: str | None = None
+    correlation_id: str | None = None
+    causation_id: str | None = None
+
+    def to_json(self) -> JSONDict:
+        """The non-empty fields, for the metadata column."""
+        return {k: v for k in self.__slots__ if (v := getattr(self, k)) is not None}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any] | None) -> Metadata:
+        """Read the metadata column back, ignoring keys this version does not know."""
+        if not data:
+            return _EMPTY_METADATA
+        return cls(**{k: data[k] for k in cls.__slots__ if k in data})
+
+
+_EMPTY_METADATA = Metadata()
+
+
+@dataclass(frozen=True, slots=True)
+class NewEvent:
+    """An event to append, with a client-chosen id when retries must be idempotent."""
+
+    payload: Event
+    event_id: UUID = field(default_factory=uuid4)
+
+
+@dataclass(frozen=True, slots=True)
+class StreamAppend:
+    """Events for one stream, appended only if the stream is at `expected_version`."""
+
+    stream: str
+    events: Sequence[Event | NewEvent]
+    expected_version: ExpectedVersion = Expect.ANY
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedEvent:
+    """An event as stored: its global position, stream version and decoded payload."""
+
+    position: int
+    stream: str
+    version: int
+    event_id: UUID
+    type: str
+    schema_version: int
+    payload: Event
+    metadata: Metadata
+    recorded_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class EncodedEvent:
+    """An event ready for the events table."""
+
+    event_id: UUID
+    type: str
+    schema_version: int
+    data: RawJSON
+
+
+class EventRegistry:
+    """Maps stored type names to payload classes and brings old payloads up to date."""
+
+    def __init__(
+        self,
+        classes: Iterable[type[Event]] = (),
+        upcasters: Mapping[tuple[str, int], Upcaster] | None = None,
+    ) -> None:
+        self._classes: dict[str, type[Event]] = {}
+        self._upcasters: dict[tuple[str, int], Upcaster] = {}
+        for cls in classes:
+            self.register(cls)
+        for (type_name, from_version), upcaster in (upcasters or {}).items():
+            self.add_upcaster(type_name, from_version, upcaster)
+
+    def register(self, cls: type[E]) -> type[E]:
+        """Add a payload class; a second class with the same type name is a programming error."""
+        existing = self._classes.get(cls.type_name)
+        if existing is not None and existing is not cls:
+            raise ValueError(f"event type {cls.type_name!r} is registered twice")
+        self._classes[cls.type_name] = cls
+        return cls
+
+    def add_upcaster(self, type_name: str, from_version: int, upcaster: Upcaster) -> None:
+        """Register the function that turns a `from_version` payload into `from_version + 1`."""
+        self._upcasters[(type_name, from_version)] = upcaster
+
+    def class_for(self, type_name: str) -> type[Event]:
+        """The payload class of a type name, or `UnknownEventType`."""
+        try:
+            return self._classes[type_name]
+        except KeyError:
+            raise UnknownEventType(type_name) from None
+
+    @property
+    def type_names(self) -> frozenset[str]:
+        """Every registered type name."""
+        return frozenset(self._classes)
+
+    def encode(self, event: Event | NewEvent) -> EncodedEvent:
+        """Check the payload is registered and serialise it once, before any database work."""
+        new = event if isinstance(event, NewEvent) else NewEvent(event)
+        payload = new.payload
+        cls = self.class_for(type(payload).type_name)
+        if type(payload) is not cls:
+            raise UnknownEventType(type(payload).type_name)
+        try:
+            data = payload.model_dump_json()
+        except PydanticSerializationError as error:
+            raise EventSerializationError(
+                f"{cls.type_name} payload is not JSON-serialisable: {error}"
+            ) from None
+        return EncodedEvent(new.event_id, cls.type_name, cls.schema_version, RawJSON(data))
+
+    def decode(self, type_name: str, schema_version: int, data: str | JSONDict) -> Event:
+        """Build the current payload class from stored JSON, upcasting older versions."""
+        cls = self.class_for(type_name)
+        try:
+            if schema_version == cls.schema_version:
+                if isinstance(data, str):
+                    return cls.model_validate_json(data)
+                return cls.model_validate(data)
+            document = json.loads(data) if isinstance(data, str) else dict(data)
+            return cls.model_validate(self.upcast(type_name, schema_version, document))
+        except pydantic.ValidationError as error:
+            raise EventValidationError(
+                f"stored {type_name} v{schema_version} does not match its class: {error}"
+            ) from None
+
+    def upcast(self, type_name: str, schema_version: int, data: JSONDict) -> JSONDict:
+        """Apply the upcaster chain from `schema_version` to the class's current version."""
+        target = self.class_for(type_name).schema_version
+        if schema_version > target:
+            raise EventValidationError(
+                f"stored {type_name} is v{schema_version}, newer than this code's v{target}"
+            )
+        for version in range(schema_version, target):
+            upcaster = self._upcasters.get((type_name, version))
+            if upcaster is None:
+                raise EventValidationError(
+                    f"no upcaster for {type_name} v{version} -> v{version + 1}"
+                )
+            data = upcaster(data)
+        return data
+
+    def validate(self, type_name: str, data: Mapping[str, Any]) -> Event:
+        """Build a payload from untrusted input (API, CLI), with a precise error."""
+        cls = self.class_for(type_name)
+        try:
+            return cls.model_validate(data)
+        except pydantic.ValidationError as error:
+            raise EventValidationError(f"{type_name}: {error}") from None

@@ -1,0 +1,136 @@
+"""Projections: read models built from events, each with a checkpoint kept beside its rows."""
+
+from __future__ import annotations
+
+import abc
+import enum
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import ClassVar
+
+from sqlalchemy import Connection, Table, delete, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from catalogue.events import RecordedEvent
+from catalogue.schema import projection_checkpoints
+
+
+class Mode(enum.Enum):
+    """When a projection sees events."""
+
+    #: In the append transaction: readers see their own writes.
+    INLINE = "inline"
+    #: Later, by a runner tailing the store from its checkpoint.
+    CATCH_UP = "catch-up"
+
+
+class Status(enum.Enum):
+    """Whether a projection is current or being rebuilt from position 0."""
+
+    LIVE = "live"
+    REBUILDING = "rebuilding"
+
+
+class Projection(abc.ABC):
+    """A read model: the event types it handles, its tables, and how it applies events."""
+
+    name: ClassVar[str]
+    mode: ClassVar[Mode]
+    #: Event type names this projection applies; None means every type.
+    handles: ClassVar[frozenset[str] | None]
+    #: The tables this projection owns, parents first; a rebuild empties them.
+    tables: ClassVar[Sequence[Table]]
+
+    @abc.abstractmethod
+    def apply(self, connection: Connection, batch: Sequence[RecordedEvent]) -> None:
+        """Apply events (only of handled types, in global order) to the projection's tables."""
+
+    def wants(self, type_name: str) -> bool:
+        """Whether this projection applies events of `type_name`."""
+        return self.handles is None or type_name in self.handles
+
+    def clear(self, connection: Connection) -> None:
+        """Empty the projection's tables before a rebuild."""
+        for table in reversed(self.tables):
+            connection.execute(delete(table))
+
+
+@dataclass(frozen=True, slots=True)
+class Checkpoint:
+    """How far a projection has got."""
+
+    name: str
+    position: int
+    status: Status
+
+
+def read_checkpoint(connection: Connection, name: str, *, for_update: bool = False) -> Checkpoint:
+    """The projection's checkpoint; a projection never run is live at position 0."""
+    query = select(projection_checkpoints.c.position, projection_checkpoints.c.status).where(
+        projection_checkpoints.c.name == name
+    )
+    if for_update:
+        query = query.with_for_update()
+    row = connection.execute(query).first()
+    if row is None:
+        return Checkpoint(name, 0, Status.LIVE)
+    return Checkpoint(name, row.position, Status(row.status))
+
+
+def save_checkpoint(connection: Connection, name: str, position: int, status: Status) -> None:
+    """Write the checkpoint in the caller's transaction, the one that wrote the rows."""
+    values = {
+        "name": name,
+        "position": position,
+        "status": status.value,
+        "updated_at": datetime.now(UTC),
+    }
+    insert = pg_insert if connection.dialect.name == "postgresql" else sqlite_insert
+    statement = insert(projection_checkpoints).values(**values)
+    statement = statement.on_conflict_do_update(
+        index_elements=[projection_checkpoints.c.name],
+        set_={k: statement.excluded[k] for k in ("position", "status", "updated_at")},
+    )
+    connection.execute(statement)
+
+
+def advance_checkpoint(connection: Connection, name: str, position: int) -> None:
+    """Move a live checkpoint forward (cheaper than `save_checkpoint` on the hot path)."""
+    result = connection.execute(
+        update(projection_checkpoints)
+        .where(projection_checkpoints.c.name == name)
+        .values(position=position, updated_at=datetime.now(UTC))
+    )
+    if result.rowcount == 0:
+        save_checkpoint(connection, name, position, Status.LIVE)
+
+
+def apply_inline(
+    connection: Connection, projections: Sequence[Projection], recorded: Sequence[RecordedEvent]
+) -> None:
+    """Apply just-appended events to inline projections, in the append transaction.
+
+    Projections being rebuilt are skipped: their rebuild reaches these events itself and
+    turns live under the append lock, so no event is applied twice or missed.
+    """
+    types = {event.type for event in recorded}
+    interested = [p for p in projections if any(p.wants(t) for t in types)]
+    if not interested:
+        return
+    rebuilding = {
+        row.name
+        for row in connection.execute(
+            select(projection_checkpoints.c.name).where(
+                projection_checkpoints.c.name.in_([p.name for p in interested]),
+                projection_checkpoints.c.status == Status.REBUILDING.value,
+            )
+        )
+    }
+    last = recorded[-1].position
+    for projection in interested:
+        if projection.name in rebuilding:
+            continue
+        projection.apply(connection, [e for e in recorded if projection.wants(e.type)])
+        advance_checkpoint(connection, projection.name, last)

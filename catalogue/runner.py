@@ -1,0 +1,216 @@
+"""Running projections: catch-up batches, the tailing runner, rebuild from 0, and status."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import select
+
+from catalogue.database import read_transaction, write_transaction
+from catalogue.errors import ProjectionError
+from catalogue.projections import (
+    Mode,
+    Projection,
+    Status,
+    read_checkpoint,
+    save_checkpoint,
+)
+from catalogue.schema import projection_checkpoints
+from catalogue.store import EventStore
+
+log = logging.getLogger(__name__)
+
+#: Called with (positions done, positions to do) as a rebuild or catch-up advances.
+Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True, slots=True)
+class ProjectionStatus:
+    """A projection's checkpoint against the store's head."""
+
+    name: str
+    mode: Mode
+    status: Status
+    position: int
+    head: int
+
+    @property
+    def lag(self) -> int:
+        """Events committed but not yet applied (0 for a live inline projection)."""
+        if self.mode is Mode.INLINE and self.status is Status.LIVE:
+            return 0
+        return max(self.head - self.position, 0)
+
+
+def find_projection(projections: Sequence[Projection], name: str) -> Projection:
+    """The projection called `name`, or a `ProjectionError` listing the known names."""
+    for projection in projections:
+        if projection.name == name:
+            return projection
+    known = ", ".join(sorted(p.name for p in projections)) or "none"
+    raise ProjectionError(f"no projection named {name!r} (known: {known})")
+
+
+def register_checkpoints(store: EventStore, projections: Sequence[Projection]) -> list[str]:
+    """Give new projections a checkpoint; return the inline ones that need a rebuild first.
+
+    An inline projection added to a store that already holds events cannot start live (it
+    would miss the history), so it starts as rebuilding and appends skip it until rebuilt.
+    """
+    needs_rebuild = []
+    with write_transaction(store.engine) as connection:
+        known = set(connection.execute(select(projection_checkpoints.c.name)).scalars())
+        head = store.head_position(connection)
+        for projection in projections:
+            if projection.name in known:
+                continue
+            if projection.mode is Mode.INLINE and head > 0:
+                save_checkpoint(connection, projection.name, 0, Status.REBUILDING)
+                needs_rebuild.append(projection.name)
+            else:
+                save_checkpoint(connection, projection.name, 0, Status.LIVE)
+        needs_rebuild += [
+            name
+            for name, status in connection.execute(
+                select(projection_checkpoints.c.name, projection_checkpoints.c.status)
+            )
+            if status == Status.REBUILDING.value
+            and name in {p.name for p in projections if p.mode is Mode.INLINE}
+            and name not in needs_rebuild
+        ]
+    return needs_rebuild
+
+
+def catch_up_batch(store: EventStore, projection: Projection, batch_size: int = 1000) -> int:
+    """Apply the next batch after the checkpoint; return how many positions it advanced.
+
+    Rows and checkpoint commit together, and the checkpoint row is locked (SQLite: the
+    whole database) for the batch, so concurrent runners never apply an event twice.
+    """
+    with write_transaction(store.engine) as connection:
+        checkpoint = read_checkpoint(connection, projection.name, for_update=True)
+        head = store.head_position(connection)
+        if checkpoint.position >= head:
+            return 0
+        batch = store.read_all(
+            checkpoint.position,
+            limit=batch_size,
+            types=projection.handles,
+            up_to=head,
+            connection=connection,
+        )
+        if batch:
+            projection.apply(connection, batch)
+        # A short batch means everything of interest up to `head` is applied, so the
+        # checkpoint can skip the events of other types in between.
+        reached = batch[-1].position if len(batch) == batch_size else head
+        save_checkpoint(connection, projection.name, reached, checkpoint.status)
+        return reached - checkpoint.position
+
+
+def catch_up(
+    store: EventStore,
+    projection: Projection,
+    *,
+    batch_size: int = 1000,
+    progress: Progress | None = None,
+) -> int:
+    """Apply batches until the projection reaches the head seen at the start; return positions."""
+    with read_transaction(store.engine) as connection:
+        start = read_checkpoint(connection, projection.name).position
+        target = store.head_position(connection)
+    done = 0
+    while True:
+        advanced = catch_up_batch(store, projection, batch_size)
+        done += advanced
+        if progress is not None:
+            progress(done, max(target - start, done))
+        if advanced == 0 or start + done >= target:
+            return done
+
+
+def rebuild(
+    store: EventStore,
+    projection: Projection,
+    *,
+    batch_size: int = 5000,
+    restart: bool = False,
+    progress: Progress | None = None,
+) -> int:
+    """Rebuild a projection from position 0, resuming an interrupted rebuild unless `restart`.
+
+    Each batch commits with its checkpoint, so a rebuild killed part-way resumes where it
+    stopped. An inline projection turns live under the append lock, after its last batch.
+    """
+    with write_transaction(store.engine) as connection:
+        checkpoint = read_checkpoint(connection, projection.name, for_update=True)
+        if restart or checkpoint.status is Status.LIVE or checkpoint.position == 0:
+            projection.clear(connection)
+            save_checkpoint(connection, projection.name, 0, Status.REBUILDING)
+        else:
+            log.info(
+                "resuming rebuild of %s from position %d", projection.name, checkpoint.position
+            )
+    catch_up(store, projection, batch_size=batch_size, progress=progress)
+    with write_transaction(store.engine) as connection:
+        # Appends are held off from here to commit, so none can slip between the last
+        # batch and going live.
+        store.dialect.lock_for_append(connection)
+        checkpoint = read_checkpoint(connection, projection.name, for_update=True)
+        head = store.head_position(connection)
+        position = checkpoint.position
+        while position < head:
+            batch = store.read_all(
+                position,
+                limit=batch_size,
+                types=projection.handles,
+                up_to=head,
+                connection=connection,
+            )
+            if batch:
+                projection.apply(connection, batch)
+            position = batch[-1].position if len(batch) == batch_size else head
+        save_checkpoint(connection, projection.name, head, Status.LIVE)
+    return head
+
+
+def run_until_stopped(
+    store: EventStore,
+    projection: Projection,
+    stop: threading.Event,
+    *,
+    batch_size: int = 1000,
+    poll_interval: float = 0.2,
+) -> None:
+    """Tail the store for a catch-up projection until `stop` is set.
+
+    A second runner of the same projection waits on the runner lock until the first one
+    stops; even without the lock, the checkpoint row lock keeps application exactly-once.
+    """
+    if projection.mode is not Mode.CATCH_UP:
+        raise ProjectionError(f"{projection.name} is inline: appends apply it, no runner needed")
+    with store.dialect.runner_lock(store.engine, projection.name):
+        while not stop.is_set():
+            if catch_up_batch(store, projection, batch_size) == 0:
+                stop.wait(poll_interval)
+
+
+def projection_status(
+    store: EventStore, projections: Sequence[Projection]
+) -> list[ProjectionStatus]:
+    """Each projection's mode, status, checkpoint and the store head."""
+    with read_transaction(store.engine) as connection:
+        head = store.head_position(connection)
+        return [
+            ProjectionStatus(
+                p.name,
+                p.mode,
+                (cp := read_checkpoint(connection, p.name)).status,
+                cp.position,
+                head,
+            )
+            for p in projections
+        ]

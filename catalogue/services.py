@@ -1,0 +1,53 @@
+"""The composition root's parts: engine, event registry, store and projections, built once."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import Engine
+
+from catalogue.database import create_engine
+from catalogue.events import EventRegistry
+from catalogue.projections import Mode, Projection
+from catalogue.settings import Settings
+from catalogue.store import EventStore
+from catalogue.streams import StreamSummaries
+
+
+@dataclass(frozen=True)
+class Services:
+    """Everything a command or request handler may be handed."""
+
+    settings: Settings
+    engine: Engine
+    registry: EventRegistry
+    store: EventStore
+    projections: tuple[Projection, ...]
+
+    @property
+    def catch_up_projections(self) -> tuple[Projection, ...]:
+        """Projections that a runner tails the store for."""
+        return tuple(p for p in self.projections if p.mode is Mode.CATCH_UP)
+
+    def close(self) -> None:
+        """Release database connections."""
+        self.engine.dispose()
+
+
+def event_registry() -> EventRegistry:
+    """Every event type the catalogue stores, with the upcasters of old payloads."""
+    return EventRegistry()
+
+
+def all_projections() -> tuple[Projection, ...]:
+    """Every projection of the catalogue, inline ones first."""
+    return (StreamSummaries(),)
+
+
+def build_services(settings: Settings) -> Services:
+    """Create the engine and wire the store to its projections."""
+    engine = create_engine(settings.database_url)
+    registry = event_registry()
+    projections = all_projections()
+    store = EventStore(engine, registry, [p for p in projections if p.mode is Mode.INLINE])
+    return Services(settings, engine, registry, store, projections)

@@ -1,0 +1,355 @@
+"""The append-only event store: append with expected versions, read, and tail."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Collection, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID, uuid4
+
+from sqlalchemy import Connection, Engine, Row, func, select
+from sqlalchemy.exc import IntegrityError
+
+from catalogue.database import read_transaction, write_transaction
+from catalogue.dialects import StoreDialect, dialect_for
+from catalogue.errors import ConcurrencyConflict, DuplicateEventId, EventError
+from catalogue.events import (
+    EncodedEvent,
+    EventRegistry,
+    Expect,
+    Metadata,
+    NewEvent,
+    RawJSON,
+    RecordedEvent,
+    StreamAppend,
+    dump_json,
+)
+from catalogue.projections import Projection, apply_inline
+from catalogue.schema import events
+
+MAX_STREAM_LENGTH = 200
+
+
+@dataclass(frozen=True, slots=True)
+class AppendResult:
+    """Where an append landed: the events' positions and each stream's new version."""
+
+    positions: list[int]
+    versions: dict[str, int]
+    #: True when every event id was already stored: nothing was written this time.
+    replayed: bool = False
+
+    @property
+    def last_position(self) -> int:
+        """The highest position of the append (0 for an empty append)."""
+        return self.positions[-1] if self.positions else 0
+
+
+@dataclass(frozen=True, slots=True)
+class _Prepared:
+    stream: str
+    expected: int | Expect
+    encoded: list[EncodedEvent]
+    client_ids: bool
+    payloads: list[Any]
+
+
+class EventStore:
+    """Appends events atomically across streams and reads them back in global order."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        registry: EventRegistry,
+        inline_projections: Sequence[Projection] = (),
+    ) -> None:
+        self.engine = engine
+        self.registry = registry
+        self.dialect: StoreDialect = dialect_for(engine)
+        self.inline_projections = tuple(inline_projections)
+        self._columns = (
+            events.c.position,
+            events.c.stream,
+            events.c.version,
+            events.c.event_id,
+            events.c.type,
+            events.c.schema_version,
+            self.dialect.data_as_text().label("data"),
+            events.c.metadata,
+            events.c.recorded_at,
+        )
+
+    # -- writing -----------------------------------------------------------------------
+
+    def append(
+        self, appends: Sequence[StreamAppend], metadata: Metadata | None = None
+    ) -> AppendResult:
+        """Append events to one or more streams in one transaction: all of them or none.
+
+        Raises `ConcurrencyConflict` if a stream is not at its expected version. Appending
+        event ids that are all stored already writes nothing and returns their positions.
+        """
+        prepared = self._prepare(appends)
+        if not prepared:
+            return AppendResult([], {})
+        meta_json = RawJSON(dump_json((metadata or Metadata()).to_json()))
+        with write_transaction(self.engine) as connection:
+            return self._append_locked(connection, prepared, meta_json, metadata or Metadata())
+
+    def _append_locked(
+        self,
+        connection: Connection,
+        prepared: list[_Prepared],
+        meta_json: RawJSON,
+        metadata: Metadata,
+    ) -> AppendResult:
+        self.dialect.lock_for_append(connection)
+        if any(p.client_ids for p in prepared):
+            replay = self._find_replay(connection, prepared)
+            if replay is not None:
+                return replay
+        streams = [p.stream for p in prepared]
+        current = self._current_versions(connection, streams)
+        head = self.head_position(connection)
+        now_param, recorded_at = self.dialect.database_now(connection)
+        rows = []
+        recorded_specs: list[tuple[int, str, int, EncodedEvent, Any]] = []
+        versions: dict[str, int] = {}
+        position = head
+        for p in prepared:
+            actual = current.get(p.stream, 0)
+            _check_expected(p.stream, p.expected, actual)
+            version = actual
+            for encoded, payload in zip(p.encoded, p.payloads, strict=True):
+                position += 1
+                version += 1
+                rows.append(
+                    (
+                        position,
+                        p.stream,
+                        version,
+                        self.dialect.event_id_param(encoded.event_id),
+                        encoded.type,
+                        encoded.schema_version,
+                        encoded.data,
+                        meta_json,
+                        now_param,
+                    )
+                )
+                recorded_specs.append((position, p.stream, version, encoded, payload))
+            versions[p.stream] = version
+        try:
+            self.dialect.insert_events(connection, rows)
+        except IntegrityError as error:
+            # Unreachable while every writer takes the append lock; kept as a clear error
+            # for a writer that bypasses it.
+            raise ConcurrencyConflict(", ".join(streams), "unchanged", -1) from error
+        types = {spec[3].type for spec in recorded_specs}
+        if any(p.wants(t) for p in self.inline_projections for t in types):
+            recorded = [
+                RecordedEvent(
+                    pos,
+                    stream,
+                    ver,
+                    enc.event_id,
+                    enc.type,
+                    enc.schema_version,
+                    payload,
+                    metadata,
+                    recorded_at,
+                )
+                for pos, stream, ver, enc, payload in recorded_specs
+            ]
+            apply_inline(connection, self.inline_projections, recorded)
+        return AppendResult(list(range(head + 1, position + 1)), versions)
+
+    def _prepare(self, appends: Sequence[StreamAppend]) -> list[_Prepared]:
+        prepared: list[_Prepared] = []
+        seen_streams: set[str] = set()
+        seen_ids: set[UUID] = set()
+        for append in appends:
+            stream = append.stream
+            if not isinstance(stream, str) or not stream or len(stream) > MAX_STREAM_LENGTH:
+                raise EventError(
+                    f"stream name must be 1 to {MAX_STREAM_LENGTH} characters, got {stream!r}"
+                )
+            if stream in seen_streams:
+                raise EventError(f"stream {stream!r} appears twice in one append")
+            seen_streams.add(stream)
+            expected = append.expected_version
+            if not isinstance(expected, Expect) and (
+                not isinstance(expected, int) or isinstance(expected, bool) or expected < 0
+            ):
+                raise EventError(f"expected version of {stream!r} must be >= 0, got {expected!r}")
+            if not append.events:
+                continue
+            client_ids = False
+            encoded_list: list[EncodedEvent] = []
+            payloads = []
+            for item in append.events:
+                if isinstance(item, NewEvent):
+                    client_ids = True
+                    new = item
+                else:
+                    new = NewEvent(item, uuid4())
+                if new.event_id in seen_ids:
+                    raise EventError(f"event id {new.event_id} appears twice in one append")
+                seen_ids.add(new.event_id)
+                encoded_list.append(self.registry.encode(new))
+                payloads.append(new.payload)
+            prepared.append(_Prepared(stream, expected, encoded_list, client_ids, payloads))
+        return prepared
+
+    def _find_replay(
+        self, connection: Connection, prepared: list[_Prepared]
+    ) -> AppendResult | None:
+        ids = [e.event_id for p in prepared for e in p.encoded]
+        found = {
+            row.event_id: row
+            for row in connection.execute(
+                select(
+                    events.c.event_id, events.c.position, events.c.stream, events.c.version
+                ).where(events.c.event_id.in_(ids))
+            )
+        }
+        if not found:
+            return None
+        if len(found) < len(ids):
+            raise DuplicateEventId(
+                f"{len(found)} of {len(ids)} event ids are stored already "
+                f"(first: {next(iter(found))}); an append is replayed whole or not at all"
+            )
+        for p in prepared:
+            for e in p.encoded:
+                if found[e.event_id].stream != p.stream:
+                    raise DuplicateEventId(
+                        f"event id {e.event_id} is stored in stream "
+                        f"{found[e.event_id].stream!r}, not {p.stream!r}"
+                    )
+        versions: dict[str, int] = {}
+        for p in prepared:
+            versions[p.stream] = max(found[e.event_id].version for e in p.encoded)
+        return AppendResult([found[i].position for i in ids], versions, replayed=True)
+
+    def _current_versions(self, connection: Connection, streams: list[str]) -> dict[str, int]:
+        if len(streams) == 1:
+            version = connection.execute(
+                select(func.max(events.c.version)).where(events.c.stream == streams[0])
+            ).scalar_one()
+            return {streams[0]: version} if version is not None else {}
+        rows = connection.execute(
+            select(events.c.stream, func.max(events.c.version))
+            .where(events.c.stream.in_(streams))
+            .group_by(events.c.stream)
+        )
+        return {stream: version for stream, version in rows}
+
+    # -- reading -----------------------------------------------------------------------
+
+    def stream_version(self, stream: str) -> int:
+        """The stream's current version (0 when it does not exist)."""
+        with read_transaction(self.engine) as connection:
+            return self._current_versions(connection, [stream]).get(stream, 0)
+
+    def head_position(self, connection: Connection | None = None) -> int:
+        """The highest committed position (0 for an empty store)."""
+        query = select(func.coalesce(func.max(events.c.position), 0))
+        if connection is not None:
+            return int(connection.execute(query).scalar_one())
+        with read_transaction(self.engine) as own:
+            return int(own.execute(query).scalar_one())
+
+    def read_stream(
+        self,
+        stream: str,
+        *,
+        to_version: int | None = None,
+        as_of: datetime | None = None,
+    ) -> list[RecordedEvent]:
+        """A stream's events in version order, optionally up to a version or a time."""
+        query = select(*self._columns).where(events.c.stream == stream)
+        if to_version is not None:
+            query = query.where(events.c.version <= to_version)
+        if as_of is not None:
+            query = query.where(events.c.recorded_at <= as_of)
+        with read_transaction(self.engine) as connection:
+            rows = connection.execute(query.order_by(events.c.version)).all()
+        return [self._decode(row) for row in rows]
+
+    def read_all(
+        self,
+        after: int = 0,
+        *,
+        limit: int = 1000,
+        types: Collection[str] | None = None,
+        up_to: int | None = None,
+        connection: Connection | None = None,
+    ) -> list[RecordedEvent]:
+        """Up to `limit` events after `after`, in global order, optionally of some types."""
+        query = select(*self._columns).where(events.c.position > after)
+        if up_to is not None:
+            query = query.where(events.c.position <= up_to)
+        if types is not None:
+            query = query.where(events.c.type.in_(sorted(types)))
+        query = query.order_by(events.c.position).limit(limit)
+        if connection is not None:
+            rows = connection.execute(query).all()
+        else:
+            with read_transaction(self.engine) as own:
+                rows = own.execute(query).all()
+        return [self._decode(row) for row in rows]
+
+    def iter_all(
+        self, after: int = 0, *, batch_size: int = 1000, types: Collection[str] | None = None
+    ) -> Iterator[list[RecordedEvent]]:
+        """Every event after `after` up to the head at the time of the call, in batches."""
+        head = self.head_position()
+        while after < head:
+            batch = self.read_all(after, limit=batch_size, types=types, up_to=head)
+            if not batch:
+                return
+            yield batch
+            after = batch[-1].position
+
+    def follow(
+        self,
+        after: int = 0,
+        *,
+        batch_size: int = 1000,
+        poll_interval: float = 0.2,
+        stop: Callable[[], bool] = lambda: False,
+    ) -> Iterator[list[RecordedEvent]]:
+        """Tail the store from `after`, yielding batches as they commit, until `stop()`."""
+        while not stop():
+            batch = self.read_all(after, limit=batch_size)
+            if batch:
+                yield batch
+                after = batch[-1].position
+            else:
+                time.sleep(poll_interval)
+
+    def _decode(self, row: Row[Any]) -> RecordedEvent:
+        return RecordedEvent(
+            row.position,
+            row.stream,
+            row.version,
+            row.event_id,
+            row.type,
+            row.schema_version,
+            self.registry.decode(row.type, row.schema_version, row.data),
+            Metadata.from_json(row.metadata),
+            row.recorded_at,
+        )
+
+
+def _check_expected(stream: str, expected: int | Expect, actual: int) -> None:
+    if expected is Expect.ANY:
+        return
+    if expected is Expect.EXISTS:
+        if actual == 0:
+            raise ConcurrencyConflict(stream, "an existing stream", actual)
+        return
+    if expected != actual:
+        raise ConcurrencyConflict(stream, expected, actual)

@@ -1,0 +1,1 @@
+"""NeXus/HDF5 ingest: reading files on disk into catalogue metadata."""

@@ -1,0 +1,1 @@
+"""Metadata search: query model, SQL and Elasticsearch backends."""

@@ -1,0 +1,1 @@
+"""A simulated beamline that writes NeXus files and emits catalogue events."""

@@ -1,0 +1,61 @@
+"""The HTTP service: health, OpenAPI, problem+json errors, and refusing a stale schema."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+
+from catalogue.api.app import create_app
+from catalogue.errors import SchemaOutOfDate
+from catalogue.events import StreamAppend
+from catalogue.settings import Settings
+from tests.sample_domain import ThingCreated, make_store
+
+
+@pytest.fixture
+def client(database_url, tmp_path):
+    settings = Settings(database_url=database_url, data_dir=tmp_path)
+    with TestClient(create_app(settings)) as client:
+        yield client
+
+
+def test_health_reports_revision_head_and_projections(client, engine):
+    make_store(engine).append([StreamAppend("thing-1", [ThingCreated(name="a")])])
+    response = client.get("/health")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["status"] == "ok"
+    assert body["schema_revision"] == "0001"
+    assert body["head_position"] == 1
+    assert body["projections"] == [
+        {"name": "stream_summaries", "mode": "inline", "status": "live", "position": 1, "lag": 0}
+    ]
+
+
+def test_openapi_and_docs_are_served(client):
+    spec = client.get("/openapi.json").json()
+    assert "/health" in spec["paths"]
+    assert client.get("/docs").status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status", "slug"),
+    [("get", "/nowhere", 404, "not-found"), ("post", "/health", 405, "method-not-allowed")],
+)
+def test_errors_are_problem_json(client, method, path, status, slug):
+    response = client.request(method.upper(), path)
+    assert response.status_code == status
+    assert response.headers["content-type"] == "application/problem+json"
+    body = response.json()
+    assert body["type"] == f"/problems/{slug}"
+    assert body["status"] == status
+    assert "Traceback" not in response.text
+
+
+def test_service_refuses_to_start_on_an_unmigrated_database(tmp_path):
+    settings = Settings(database_url=f"sqlite:///{tmp_path / 'fresh.db'}", data_dir=tmp_path)
+    with (
+        pytest.raises(SchemaOutOfDate, match="catalogue db upgrade"),
+        TestClient(create_app(settings)),
+    ):
+        pass
