@@ -25,6 +25,7 @@ import platform
 import secrets
 import signal
 import sqlite3
+import subprocess
 import sys
 import tempfile
 import time
@@ -511,8 +512,9 @@ def rebuild_summaries(backend: SQLiteBackend, sizes: Sizes) -> Result:
         )
         with engine.connect() as connection:
             checkpoint = read_checkpoint(connection, projection.name)
-        CHECKS.expect("SQLite (d) checkpoint", (checkpoint.position, checkpoint.status),
-                      (events, Status.LIVE))  # fmt: skip
+        CHECKS.expect(
+            "SQLite (d) checkpoint", (checkpoint.position, checkpoint.status), (events, Status.LIVE)
+        )
     return Result(
         "d", "(d) rebuild StreamSummaries", SQLITE, OURS, events, seconds, target_rate=50_000.0
     )
@@ -563,9 +565,31 @@ def cpu_model() -> str:
     return platform.processor() or "unknown"
 
 
-def machine(postgres: PostgresBackend | None) -> list[str]:
-    """Markdown bullet lines describing where the figures were measured."""
+def code_revision() -> str:
+    """The git commit under test, flagged when catalogue/ has uncommitted changes."""
+    root = str(Path(__file__).resolve().parent.parent)
+    try:
+        commit = subprocess.run(
+            ["git", "-C", root, "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", root, "status", "--porcelain", "--", "catalogue"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown (not a git checkout)"
+    return commit + (" + uncommitted changes in catalogue/" if dirty else "")
+
+
+def machine(postgres: PostgresBackend | None, revision: str) -> list[str]:
+    """Markdown bullet lines describing where and on what code the figures were measured."""
     return [
+        f"- code: {revision}",
         f"- machine: {platform.platform()}, {len(os.sched_getaffinity(0))} CPUs ({cpu_model()})",
         f"- Python {platform.python_version()}, SQLite {sqlite3.sqlite_version}, "
         f"PostgreSQL {postgres.server_version() if postgres else 'skipped (unreachable)'}",
@@ -602,6 +626,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _terminate)
 
     results: list[Result] = []
+    revision = code_revision()  # now: the modules under test were imported at start-up
     postgres = PostgresBackend.connect(
         os.environ.get("CATALOGUE_TEST_DATABASE_URL") or DEFAULT_PG_URL
     )
@@ -610,7 +635,7 @@ def main(argv: list[str] | None = None) -> int:
             results += run_backend(SQLiteBackend(Path(directory)), sizes)
         if postgres is not None:
             results += run_backend(postgres, sizes)
-        lines = machine(postgres)
+        lines = machine(postgres, revision)
     finally:
         if postgres is not None:
             postgres.drop_all()

@@ -1,19 +1,23 @@
-"""The SQL that differs between SQLite and PostgreSQL: locks, bulk insert, JSON as text."""
+"""The SQL that differs between SQLite and PostgreSQL: locks, the append, JSON as text."""
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
 import hashlib
+import json
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 from uuid import UUID
 
 from sqlalchemy import Connection, Engine, Text, cast, type_coerce
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql.elements import ColumnElement
 
+from catalogue.errors import ConcurrencyConflict
 from catalogue.schema import events
 
 
@@ -24,7 +28,36 @@ def advisory_key(name: str) -> int:
 
 APPEND_LOCK_KEY = advisory_key("catalogue.events.append")
 
-EventRow = tuple[int, str, int, Any, str, int, str, str, Any]
+#: (index of its stream in the append, event_id, type, schema_version, JSON payload).
+EventRow = tuple[int, UUID, str, int, str]
+
+#: Expected-version codes, shared with the PostgreSQL append function.
+EXPECT_ANY = -1
+EXPECT_EXISTS = -2
+
+
+@dataclass(frozen=True, slots=True)
+class AppendOutcome:
+    """Where an append landed: the head before it, the database time, and each stream's
+    version before it, in the order the streams were given."""
+
+    head: int
+    recorded_at: datetime
+    versions: list[int]
+
+
+def conflict(stream: str, expected: int, actual: int) -> ConcurrencyConflict:
+    """The error for a stream that is not at the expected version."""
+    shown: object = "an existing stream" if expected == EXPECT_EXISTS else expected
+    return ConcurrencyConflict(stream, shown, actual)
+
+
+def check_expected(stream: str, expected: int, actual: int) -> None:
+    """Raise `ConcurrencyConflict` unless `actual` satisfies the expected-version code."""
+    if expected == EXPECT_ANY:
+        return
+    if (expected == EXPECT_EXISTS and actual == 0) or (expected >= 0 and expected != actual):
+        raise conflict(stream, expected, actual)
 
 
 class StoreDialect(Protocol):
@@ -35,15 +68,15 @@ class StoreDialect(Protocol):
     def lock_for_append(self, connection: Connection) -> None:
         """Serialise appends until this transaction commits."""
 
-    def event_id_param(self, event_id: UUID) -> Any:
-        """The driver value for an event id."""
-
-    def database_now(self, connection: Connection) -> tuple[Any, datetime]:
-        """The database's clock now: the driver value to store, and as an aware datetime."""
-
-    def insert_events(self, connection: Connection, rows: Sequence[EventRow]) -> None:
-        """Insert (position, stream, version, event_id, type, schema_version, data, metadata,
-        recorded_at) rows."""
+    def append(
+        self,
+        connection: Connection,
+        streams: Sequence[str],
+        expected: Sequence[int],
+        rows: Sequence[EventRow],
+        metadata: str,
+    ) -> AppendOutcome:
+        """Take the append lock, check expected versions, insert at head + 1, head + 2, ..."""
 
     def data_as_text(self) -> ColumnElement[str]:
         """The payload column as JSON text, so pydantic can parse it in one step."""
@@ -53,31 +86,57 @@ class StoreDialect(Protocol):
 
 
 class SQLiteDialect:
-    """SQLite: one writer at a time already, via BEGIN IMMEDIATE."""
+    """SQLite: one writer at a time already, via BEGIN IMMEDIATE; no round trips to save."""
 
     name = "sqlite"
     _insert = (
         "INSERT INTO events (position, stream, version, event_id, type, schema_version, data,"
         " metadata, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
     )
+    _state = (
+        "SELECT (SELECT coalesce(max(position), 0) FROM events),"
+        " strftime('%Y-%m-%d %H:%M:%f', 'now'),"
+        " (SELECT coalesce(max(version), 0) FROM events WHERE stream = s.value)"
+        " FROM json_each(?) AS s ORDER BY s.key"
+    )
 
     def lock_for_append(self, connection: Connection) -> None:
         """Nothing to do: write transactions begin IMMEDIATE and hold the database lock."""
 
-    def event_id_param(self, event_id: UUID) -> Any:
-        """SQLAlchemy's Uuid type stores 32 hex digits on SQLite."""
-        return event_id.hex
-
-    def database_now(self, connection: Connection) -> tuple[Any, datetime]:
-        """SQLite's clock to the millisecond, in the text form SQLAlchemy reads back."""
-        text = connection.exec_driver_sql(
-            "SELECT strftime('%Y-%m-%d %H:%M:%f', 'now')"
-        ).scalar_one()
-        return text, datetime.fromisoformat(text).replace(tzinfo=UTC)
-
-    def insert_events(self, connection: Connection, rows: Sequence[EventRow]) -> None:
-        """One prepared statement, executemany in the driver."""
-        connection.exec_driver_sql(self._insert, list(rows))
+    def append(
+        self,
+        connection: Connection,
+        streams: Sequence[str],
+        expected: Sequence[int],
+        rows: Sequence[EventRow],
+        metadata: str,
+    ) -> AppendOutcome:
+        """Read head, time and versions in one statement, check them, then executemany."""
+        state = connection.exec_driver_sql(self._state, (json.dumps(list(streams)),)).all()
+        head, now = state[0][0], state[0][1]
+        versions = [row[2] for row in state]
+        for stream, code, actual in zip(streams, expected, versions, strict=True):
+            check_expected(stream, code, actual)
+        next_version = list(versions)
+        params = []
+        for position, (index, event_id, type_, schema, data) in enumerate(rows, head + 1):
+            next_version[index] += 1
+            params.append(
+                (
+                    position,
+                    streams[index],
+                    next_version[index],
+                    event_id.hex,  # SQLAlchemy's Uuid type stores 32 hex digits on SQLite
+                    type_,
+                    schema,
+                    data,
+                    metadata,
+                    now,
+                )
+            )
+        connection.exec_driver_sql(self._insert, params)
+        # Stored in the text form SQLAlchemy's DateTime reads back on SQLite.
+        return AppendOutcome(head, datetime.fromisoformat(now).replace(tzinfo=UTC), versions)
 
     def data_as_text(self) -> ColumnElement[str]:
         """The column already holds text."""
@@ -103,9 +162,10 @@ class PostgresDialect:
     """PostgreSQL: appends serialised by a transaction-scoped advisory lock."""
 
     name = "postgresql"
-    _insert = (
-        "INSERT INTO events (position, stream, version, event_id, type, schema_version, data,"
-        " metadata, recorded_at) VALUES (%s, %s, %s, %s, %s, %s, %s::jsonb, %s::jsonb, %s)"
+    # Lock, version checks and insert in one round trip: see migration 0002.
+    _append = (
+        "SELECT head, recorded_at, versions FROM catalogue_append_events("
+        "%s, %s, %s, %s, %s, %s, %s, %s, %s)"
     )
 
     def lock_for_append(self, connection: Connection) -> None:
@@ -116,22 +176,44 @@ class PostgresDialect:
         So the next appender, whose next statement takes a fresh snapshot, always sees the
         previous append, and readers can never see position n + 1 committed while n is not:
         a reader tailing the global order misses nothing. A plain sequence would not do:
-        sequence values are handed out at insert time and commit in any order.
+        sequence values are handed out at insert time and commit in any order. Reads that
+        depend on the lock must be later statements: a statement's snapshot is taken before
+        it starts waiting.
         """
         connection.exec_driver_sql("SELECT pg_advisory_xact_lock(%s)", (APPEND_LOCK_KEY,))
 
-    def event_id_param(self, event_id: UUID) -> Any:
-        """psycopg adapts UUID natively."""
-        return event_id
-
-    def database_now(self, connection: Connection) -> tuple[Any, datetime]:
-        """clock_timestamp(), read after the append lock, so times rise with positions."""
-        now = connection.exec_driver_sql("SELECT clock_timestamp()").scalar_one()
-        return now, now.astimezone(UTC)
-
-    def insert_events(self, connection: Connection, rows: Sequence[EventRow]) -> None:
-        """One prepared statement; psycopg 3 pipelines executemany."""
-        connection.exec_driver_sql(self._insert, list(rows))
+    def append(
+        self,
+        connection: Connection,
+        streams: Sequence[str],
+        expected: Sequence[int],
+        rows: Sequence[EventRow],
+        metadata: str,
+    ) -> AppendOutcome:
+        """Call catalogue_append_events, which takes the same lock and inserts from arrays."""
+        indexes, ids, types, schemas, data = zip(*rows, strict=True)
+        try:
+            head, recorded_at, versions = connection.exec_driver_sql(
+                self._append,
+                (
+                    APPEND_LOCK_KEY,
+                    list(streams),
+                    list(expected),
+                    [index + 1 for index in indexes],
+                    list(ids),
+                    list(types),
+                    list(schemas),
+                    list(data),
+                    metadata,
+                ),
+            ).one()
+        except DBAPIError as error:
+            diag = getattr(error.orig, "diag", None)
+            if getattr(error.orig, "sqlstate", None) == "CA409" and diag is not None:
+                detail = json.loads(diag.message_detail)
+                raise conflict(detail["stream"], detail["expected"], detail["actual"]) from None
+            raise
+        return AppendOutcome(int(head), recorded_at.astimezone(UTC), list(versions))
 
     def data_as_text(self) -> ColumnElement[str]:
         """jsonb rendered as text by the server, parsed once by pydantic."""

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import enum
 import json
+import os
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar, TypeVar
-from uuid import UUID, uuid4
+from uuid import UUID
 
 import pydantic
 from pydantic_core import PydanticSerializationError
@@ -90,12 +92,30 @@ class Metadata:
 _EMPTY_METADATA = Metadata()
 
 
+def new_event_ids(count: int) -> list[UUID]:
+    """`count` fresh UUIDv7 ids (RFC 9562): time-ordered, so the unique index on event ids
+    grows at its end instead of taking random page writes; one entropy read per call."""
+    millis = time.time_ns() // 1_000_000
+    entropy = os.urandom(8 * count)
+    prefix = (millis << 80) | (0x7 << 76)
+    ids = []
+    for index in range(count):
+        random_bits = int.from_bytes(entropy[8 * index : 8 * index + 8]) & _RAND_B_MASK
+        # rand_a holds a counter so ids of one call sort in the order they were made.
+        ids.append(UUID(int=prefix | ((index & 0xFFF) << 64) | _VARIANT | random_bits))
+    return ids
+
+
+_VARIANT = 0b10 << 62
+_RAND_B_MASK = (1 << 62) - 1
+
+
 @dataclass(frozen=True, slots=True)
 class NewEvent:
     """An event to append, with a client-chosen id when retries must be idempotent."""
 
     payload: Event
-    event_id: UUID = field(default_factory=uuid4)
+    event_id: UUID = field(default_factory=lambda: new_event_ids(1)[0])
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,20 +191,18 @@ class EventRegistry:
         """Every registered type name."""
         return frozenset(self._classes)
 
-    def encode(self, event: Event | NewEvent) -> EncodedEvent:
+    def encode(self, payload: Event, event_id: UUID) -> EncodedEvent:
         """Check the payload is registered and serialise it once, before any database work."""
-        new = event if isinstance(event, NewEvent) else NewEvent(event)
-        payload = new.payload
-        cls = self.class_for(type(payload).type_name)
-        if type(payload) is not cls:
-            raise UnknownEventType(type(payload).type_name)
+        cls = type(payload)
+        if self._classes.get(cls.type_name) is not cls:
+            raise UnknownEventType(cls.type_name)
         try:
             data = payload.model_dump_json()
         except PydanticSerializationError as error:
             raise EventSerializationError(
                 f"{cls.type_name} payload is not JSON-serialisable: {error}"
             ) from None
-        return EncodedEvent(new.event_id, cls.type_name, cls.schema_version, RawJSON(data))
+        return EncodedEvent(event_id, cls.type_name, cls.schema_version, RawJSON(data))
 
     def decode(self, type_name: str, schema_version: int, data: str | JSONDict) -> Event:
         """Build the current payload class from stored JSON, upcasting older versions."""

@@ -90,6 +90,11 @@ def catch_up_batch(store: EventStore, projection: Projection, batch_size: int = 
     Rows and checkpoint commit together, and the checkpoint row is locked (SQLite: the
     whole database) for the batch, so concurrent runners never apply an event twice.
     """
+    # Look first without the write lock: an idle runner polls often, and on SQLite a write
+    # transaction would take the database's single write lock from appenders every time.
+    with read_transaction(store.engine) as connection:
+        if read_checkpoint(connection, projection.name).position >= store.head_position(connection):
+            return 0
     with write_transaction(store.engine) as connection:
         checkpoint = read_checkpoint(connection, projection.name, for_update=True)
         head = store.head_position(connection)

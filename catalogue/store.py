@@ -7,16 +7,23 @@ from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-from uuid import UUID, uuid4
+from uuid import UUID
 
 from sqlalchemy import Connection, Engine, Row, func, select
 from sqlalchemy.exc import IntegrityError
 
 from catalogue.database import read_transaction, write_transaction
-from catalogue.dialects import StoreDialect, dialect_for
-from catalogue.errors import ConcurrencyConflict, DuplicateEventId, EventError
+from catalogue.dialects import (
+    EXPECT_ANY,
+    EXPECT_EXISTS,
+    EventRow,
+    StoreDialect,
+    dialect_for,
+)
+from catalogue.errors import DuplicateEventId, EventError, StoreError
 from catalogue.events import (
     EncodedEvent,
+    Event,
     EventRegistry,
     Expect,
     Metadata,
@@ -25,6 +32,7 @@ from catalogue.events import (
     RecordedEvent,
     StreamAppend,
     dump_json,
+    new_event_ids,
 )
 from catalogue.projections import Projection, apply_inline
 from catalogue.schema import events
@@ -53,7 +61,7 @@ class _Prepared:
     expected: int | Expect
     encoded: list[EncodedEvent]
     client_ids: bool
-    payloads: list[Any]
+    payloads: list[Event]
 
 
 class EventStore:
@@ -105,70 +113,62 @@ class EventStore:
         meta_json: RawJSON,
         metadata: Metadata,
     ) -> AppendResult:
-        self.dialect.lock_for_append(connection)
         if any(p.client_ids for p in prepared):
+            # The replay check must see every committed append, so it runs under the lock
+            # (which the dialect's append takes again, harmlessly, in the same transaction).
+            self.dialect.lock_for_append(connection)
             replay = self._find_replay(connection, prepared)
             if replay is not None:
                 return replay
         streams = [p.stream for p in prepared]
-        current = self._current_versions(connection, streams)
-        head = self.head_position(connection)
-        now_param, recorded_at = self.dialect.database_now(connection)
-        rows = []
-        recorded_specs: list[tuple[int, str, int, EncodedEvent, Any]] = []
-        versions: dict[str, int] = {}
-        position = head
-        for p in prepared:
-            actual = current.get(p.stream, 0)
-            _check_expected(p.stream, p.expected, actual)
-            version = actual
-            for encoded, payload in zip(p.encoded, p.payloads, strict=True):
-                position += 1
-                version += 1
-                rows.append(
-                    (
-                        position,
-                        p.stream,
-                        version,
-                        self.dialect.event_id_param(encoded.event_id),
-                        encoded.type,
-                        encoded.schema_version,
-                        encoded.data,
-                        meta_json,
-                        now_param,
-                    )
-                )
-                recorded_specs.append((position, p.stream, version, encoded, payload))
-            versions[p.stream] = version
+        rows: list[EventRow] = [
+            (index, e.event_id, e.type, e.schema_version, e.data)
+            for index, p in enumerate(prepared)
+            for e in p.encoded
+        ]
+        expected = [_expected_code(p.expected) for p in prepared]
         try:
-            self.dialect.insert_events(connection, rows)
+            outcome = self.dialect.append(connection, streams, expected, rows, meta_json)
         except IntegrityError as error:
             # Unreachable while every writer takes the append lock; kept as a clear error
             # for a writer that bypasses it.
-            raise ConcurrencyConflict(", ".join(streams), "unchanged", -1) from error
-        types = {spec[3].type for spec in recorded_specs}
+            raise StoreError(f"append collided with a writer outside the lock: {error}") from None
+        first = outcome.head + 1
+        versions = {
+            p.stream: before + len(p.encoded)
+            for p, before in zip(prepared, outcome.versions, strict=True)
+        }
+        types = {row[2] for row in rows}
         if any(p.wants(t) for p in self.inline_projections for t in types):
-            recorded = [
-                RecordedEvent(
-                    pos,
-                    stream,
-                    ver,
-                    enc.event_id,
-                    enc.type,
-                    enc.schema_version,
-                    payload,
-                    metadata,
-                    recorded_at,
-                )
-                for pos, stream, ver, enc, payload in recorded_specs
-            ]
+            recorded = []
+            position = first
+            for p, before in zip(prepared, outcome.versions, strict=True):
+                for offset, (e, payload) in enumerate(zip(p.encoded, p.payloads, strict=True)):
+                    recorded.append(
+                        RecordedEvent(
+                            position,
+                            p.stream,
+                            before + offset + 1,
+                            e.event_id,
+                            e.type,
+                            e.schema_version,
+                            payload,
+                            metadata,
+                            outcome.recorded_at,
+                        )
+                    )
+                    position += 1
             apply_inline(connection, self.inline_projections, recorded)
-        return AppendResult(list(range(head + 1, position + 1)), versions)
+        return AppendResult(list(range(first, first + len(rows))), versions)
 
     def _prepare(self, appends: Sequence[StreamAppend]) -> list[_Prepared]:
+        auto_ids = iter(
+            new_event_ids(sum(1 for a in appends for e in a.events if not isinstance(e, NewEvent)))
+        )
         prepared: list[_Prepared] = []
         seen_streams: set[str] = set()
-        seen_ids: set[UUID] = set()
+        client_ids: set[UUID] = set()
+        encode = self.registry.encode
         for append in appends:
             stream = append.stream
             if not isinstance(stream, str) or not stream or len(stream) > MAX_STREAM_LENGTH:
@@ -185,21 +185,21 @@ class EventStore:
                 raise EventError(f"expected version of {stream!r} must be >= 0, got {expected!r}")
             if not append.events:
                 continue
-            client_ids = False
-            encoded_list: list[EncodedEvent] = []
-            payloads = []
+            has_client_ids = False
+            encoded: list[EncodedEvent] = []
+            payloads: list[Event] = []
             for item in append.events:
                 if isinstance(item, NewEvent):
-                    client_ids = True
-                    new = item
+                    has_client_ids = True
+                    if item.event_id in client_ids:
+                        raise EventError(f"event id {item.event_id} appears twice in one append")
+                    client_ids.add(item.event_id)
+                    payload, event_id = item.payload, item.event_id
                 else:
-                    new = NewEvent(item, uuid4())
-                if new.event_id in seen_ids:
-                    raise EventError(f"event id {new.event_id} appears twice in one append")
-                seen_ids.add(new.event_id)
-                encoded_list.append(self.registry.encode(new))
-                payloads.append(new.payload)
-            prepared.append(_Prepared(stream, expected, encoded_list, client_ids, payloads))
+                    payload, event_id = item, next(auto_ids)
+                encoded.append(encode(payload, event_id))
+                payloads.append(payload)
+            prepared.append(_Prepared(stream, expected, encoded, has_client_ids, payloads))
         return prepared
 
     def _find_replay(
@@ -233,25 +233,15 @@ class EventStore:
             versions[p.stream] = max(found[e.event_id].version for e in p.encoded)
         return AppendResult([found[i].position for i in ids], versions, replayed=True)
 
-    def _current_versions(self, connection: Connection, streams: list[str]) -> dict[str, int]:
-        if len(streams) == 1:
-            version = connection.execute(
-                select(func.max(events.c.version)).where(events.c.stream == streams[0])
-            ).scalar_one()
-            return {streams[0]: version} if version is not None else {}
-        rows = connection.execute(
-            select(events.c.stream, func.max(events.c.version))
-            .where(events.c.stream.in_(streams))
-            .group_by(events.c.stream)
-        )
-        return {stream: version for stream, version in rows}
-
     # -- reading -----------------------------------------------------------------------
 
     def stream_version(self, stream: str) -> int:
         """The stream's current version (0 when it does not exist)."""
+        query = select(func.coalesce(func.max(events.c.version), 0)).where(
+            events.c.stream == stream
+        )
         with read_transaction(self.engine) as connection:
-            return self._current_versions(connection, [stream]).get(stream, 0)
+            return int(connection.execute(query).scalar_one())
 
     def head_position(self, connection: Connection | None = None) -> int:
         """The highest committed position (0 for an empty store)."""
@@ -344,12 +334,9 @@ class EventStore:
         )
 
 
-def _check_expected(stream: str, expected: int | Expect, actual: int) -> None:
+def _expected_code(expected: int | Expect) -> int:
     if expected is Expect.ANY:
-        return
+        return EXPECT_ANY
     if expected is Expect.EXISTS:
-        if actual == 0:
-            raise ConcurrencyConflict(stream, "an existing stream", actual)
-        return
-    if expected != actual:
-        raise ConcurrencyConflict(stream, expected, actual)
+        return EXPECT_EXISTS
+    return expected

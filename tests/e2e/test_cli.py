@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from catalogue.revisions import head_revision
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -56,7 +58,7 @@ def test_upgrade_then_status_then_rebuild_on_the_embedded_default(tmp_path):
     upgraded = catalogue("db", "upgrade", cwd=tmp_path)
     assert upgraded.returncode == 0, upgraded.stderr
     assert (tmp_path / "var" / "catalogue.db").exists()
-    assert "database at revision 0001" in upgraded.stdout
+    assert f"database at revision {head_revision()}" in upgraded.stdout
     status = catalogue("projections", "status", cwd=tmp_path)
     assert status.returncode == 0
     assert "stream_summaries" in status.stdout

@@ -3,13 +3,23 @@
 from __future__ import annotations
 
 import json
+import time
+import uuid
 from uuid import uuid4
 
 import pydantic
 import pytest
 
 from catalogue.errors import EventSerializationError, EventValidationError, UnknownEventType
-from catalogue.events import Event, EventRegistry, Metadata, NewEvent, RawJSON, dump_json
+from catalogue.events import (
+    Event,
+    EventRegistry,
+    Metadata,
+    NewEvent,
+    RawJSON,
+    dump_json,
+    new_event_ids,
+)
 from tests.sample_domain import (
     Anything,
     ThingCreated,
@@ -33,19 +43,19 @@ def test_type_name_defaults_to_class_name_and_can_be_set():
 
 def test_encode_keeps_client_event_id_and_current_version():
     event_id = uuid4()
-    encoded = sample_registry().encode(NewEvent(ThingRenamed(name="b", reason="typo"), event_id))
+    encoded = sample_registry().encode(ThingRenamed(name="b", reason="typo"), event_id)
     assert (encoded.event_id, encoded.type, encoded.schema_version) == (event_id, "ThingRenamed", 2)
     assert json.loads(encoded.data) == {"name": "b", "reason": "typo"}
 
 
 def test_encode_rejects_unknown_type():
     with pytest.raises(UnknownEventType, match="Unregistered"):
-        sample_registry().encode(Unregistered(x=1))
+        sample_registry().encode(Unregistered(x=1), uuid4())
 
 
 def test_encode_rejects_an_old_class_that_reuses_a_current_type_name():
     with pytest.raises(UnknownEventType, match="ThingRenamed"):
-        sample_registry().encode(ThingRenamedV1(name="x"))
+        sample_registry().encode(ThingRenamedV1(name="x"), uuid4())
 
 
 class Opaque:
@@ -55,7 +65,7 @@ class Opaque:
 @pytest.mark.parametrize("value", [object(), Opaque(), b"\xff\xfe", {"nested": [Opaque()]}])
 def test_encode_rejects_non_json_values(value):
     with pytest.raises(EventSerializationError, match="Anything payload is not JSON"):
-        sample_registry().encode(Anything(value=value))
+        sample_registry().encode(Anything(value=value), uuid4())
 
 
 @pytest.mark.parametrize("value", [float("inf"), float("-inf"), float("nan")])
@@ -122,3 +132,22 @@ def test_metadata_round_trip_drops_empty_and_unknown_keys():
     assert meta.to_json() == {"actor": "alice", "source": "api"}
     assert Metadata.from_json({"actor": "alice", "source": "api", "future": 1}) == meta
     assert Metadata.from_json(None) == Metadata()
+
+
+def test_new_event_ids_are_unique_time_ordered_uuid7():
+    before_ms = time.time_ns() // 1_000_000
+    ids = new_event_ids(2000)
+    after_ms = time.time_ns() // 1_000_000
+    assert len(set(ids)) == 2000
+    assert {(u.version, u.variant) for u in ids} == {(7, uuid.RFC_4122)}
+    assert all(before_ms <= u.int >> 80 <= after_ms for u in ids)
+    assert ids[:4096] == sorted(ids[:4096])  # a call's ids sort in creation order
+    assert new_event_ids(0) == []
+
+
+def test_new_event_gets_its_own_uuid7_unless_given_one():
+    given = uuid4()
+    assert NewEvent(ThingCreated(name="a"), given).event_id == given
+    first, second = NewEvent(ThingCreated(name="a")), NewEvent(ThingCreated(name="a"))
+    assert first.event_id != second.event_id
+    assert first.event_id.version == 7
