@@ -82,6 +82,15 @@ def write_transaction(engine: Engine) -> Iterator[Connection]:
 
 
 @contextlib.contextmanager
+def single_statement(engine: Engine) -> Iterator[Connection]:
+    """A connection in autocommit mode, for one statement that is atomic by itself."""
+    with translate_errors(engine), engine.connect() as connection:
+        # SQLAlchemy restores the pool's isolation level when the connection is returned.
+        connection.execution_options(isolation_level="AUTOCOMMIT")
+        yield connection
+
+
+@contextlib.contextmanager
 def read_transaction(engine: Engine) -> Iterator[Connection]:
     """A connection in a read-only transaction (one snapshot on SQLite)."""
     with translate_errors(engine), engine.connect() as connection, connection.begin():

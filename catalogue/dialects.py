@@ -10,7 +10,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 from uuid import UUID
 
 from sqlalchemy import Connection, Engine, Text, cast, type_coerce
@@ -64,6 +64,8 @@ class StoreDialect(Protocol):
     """What the event store and projection runners need to know about one database."""
 
     name: str
+    #: True when `append` is one atomic statement, so it needs no transaction of its own.
+    atomic_append: bool
 
     def lock_for_append(self, connection: Connection) -> None:
         """Serialise appends until this transaction commits."""
@@ -81,6 +83,9 @@ class StoreDialect(Protocol):
     def data_as_text(self) -> ColumnElement[str]:
         """The payload column as JSON text, so pydantic can parse it in one step."""
 
+    def json_as_text(self, column: ColumnElement[Any]) -> ColumnElement[str]:
+        """A JSON column as text, without the driver parsing it."""
+
     def runner_lock(self, engine: Engine, name: str) -> contextlib.AbstractContextManager[None]:
         """Block until this process is the only runner of projection `name`."""
 
@@ -89,6 +94,7 @@ class SQLiteDialect:
     """SQLite: one writer at a time already, via BEGIN IMMEDIATE; no round trips to save."""
 
     name = "sqlite"
+    atomic_append = False
     _insert = (
         "INSERT INTO events (position, stream, version, event_id, type, schema_version, data,"
         " metadata, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
@@ -140,7 +146,11 @@ class SQLiteDialect:
 
     def data_as_text(self) -> ColumnElement[str]:
         """The column already holds text."""
-        return type_coerce(events.c.data, Text)
+        return self.json_as_text(events.c.data)
+
+    def json_as_text(self, column: ColumnElement[Any]) -> ColumnElement[str]:
+        """SQLite keeps JSON as text: only skip SQLAlchemy's parsing."""
+        return type_coerce(column, Text)
 
     @contextlib.contextmanager
     def runner_lock(self, engine: Engine, name: str) -> Iterator[None]:
@@ -162,6 +172,7 @@ class PostgresDialect:
     """PostgreSQL: appends serialised by a transaction-scoped advisory lock."""
 
     name = "postgresql"
+    atomic_append = True
     # Lock, version checks and insert in one round trip: see migration 0002.
     _append = (
         "SELECT head, recorded_at, versions FROM catalogue_append_events("
@@ -217,7 +228,11 @@ class PostgresDialect:
 
     def data_as_text(self) -> ColumnElement[str]:
         """jsonb rendered as text by the server, parsed once by pydantic."""
-        return cast(events.c.data, Text)
+        return self.json_as_text(events.c.data)
+
+    def json_as_text(self, column: ColumnElement[Any]) -> ColumnElement[str]:
+        """jsonb cast to text on the server, so psycopg does not parse it."""
+        return cast(column, Text)
 
     @contextlib.contextmanager
     def runner_lock(self, engine: Engine, name: str) -> Iterator[None]:

@@ -127,19 +127,124 @@ class StreamAppend:
     expected_version: ExpectedVersion = Expect.ANY
 
 
-@dataclass(frozen=True, slots=True)
 class RecordedEvent:
-    """An event as stored: its global position, stream version and decoded payload."""
+    """An event as stored: global position, stream version, payload, metadata and time.
 
-    position: int
-    stream: str
-    version: int
-    event_id: UUID
-    type: str
-    schema_version: int
-    payload: Event
-    metadata: Metadata
-    recorded_at: datetime
+    Read from the store, the payload is parsed on first access: a projection that needs
+    only positions and types (a rebuild of stream summaries, a history listing) does not
+    pay for parsing every payload. The type name is checked when the event is read.
+    """
+
+    __slots__ = (
+        "_data",
+        "_event_id",
+        "_payload",
+        "_registry",
+        "metadata",
+        "position",
+        "recorded_at",
+        "schema_version",
+        "stream",
+        "type",
+        "version",
+    )
+
+    def __init__(
+        self,
+        position: int,
+        stream: str,
+        version: int,
+        event_id: UUID,
+        type: str,
+        schema_version: int,
+        payload: Event,
+        metadata: Metadata,
+        recorded_at: datetime,
+    ) -> None:
+        self.position = position
+        self.stream = stream
+        self.version = version
+        self._event_id: UUID | str = event_id
+        self.type = type
+        self.schema_version = schema_version
+        self._payload: Event | None = payload
+        self._data: str | None = None
+        self._registry: EventRegistry | None = None
+        self.metadata = metadata
+        self.recorded_at = recorded_at
+
+    @classmethod
+    def stored(
+        cls,
+        registry: EventRegistry,
+        position: int,
+        stream: str,
+        version: int,
+        event_id: UUID | str,
+        type_name: str,
+        schema_version: int,
+        data: str,
+        metadata: Metadata,
+        recorded_at: datetime,
+    ) -> RecordedEvent:
+        """An event read from the store; payload and id are parsed when first used."""
+        registry.class_for(type_name)  # an unknown type fails here, not at first use
+        event = cls.__new__(cls)
+        event.position = position
+        event.stream = stream
+        event.version = version
+        event._event_id = event_id
+        event.type = type_name
+        event.schema_version = schema_version
+        event._payload = None
+        event._data = data
+        event._registry = registry
+        event.metadata = metadata
+        event.recorded_at = recorded_at
+        return event
+
+    @property
+    def event_id(self) -> UUID:
+        """The event's id (SQLite rows carry it as hex, turned into a UUID when used)."""
+        if not isinstance(self._event_id, UUID):
+            self._event_id = UUID(hex=self._event_id)
+        return self._event_id
+
+    @property
+    def payload(self) -> Event:
+        """The payload at the current schema version (upcast if stored older)."""
+        if self._payload is None:
+            if self._registry is None or self._data is None:  # pragma: no cover - invariant
+                raise EventValidationError(f"event at position {self.position} has no payload")
+            self._payload = self._registry.decode(self.type, self.schema_version, self._data)
+        return self._payload
+
+    def _key(self) -> tuple[object, ...]:
+        return (
+            self.position,
+            self.stream,
+            self.version,
+            self.event_id,
+            self.type,
+            self.schema_version,
+            self.payload,
+            self.metadata,
+            self.recorded_at,
+        )
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, RecordedEvent):
+            return NotImplemented
+        return self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash((self.position, self.event_id))
+
+    def __repr__(self) -> str:
+        return (
+            f"RecordedEvent(position={self.position}, stream={self.stream!r}, "
+            f"version={self.version}, type={self.type!r}, payload={self.payload!r})"
+        )
 
 
 @dataclass(frozen=True, slots=True)

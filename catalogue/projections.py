@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import abc
 import enum
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from sqlalchemy import Connection, Table, delete, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.sql.base import ReadOnlyColumnCollection
 
 from catalogue.events import RecordedEvent
 from catalogue.schema import projection_checkpoints
@@ -81,30 +82,19 @@ def read_checkpoint(connection: Connection, name: str, *, for_update: bool = Fal
 
 def save_checkpoint(connection: Connection, name: str, position: int, status: Status) -> None:
     """Write the checkpoint in the caller's transaction, the one that wrote the rows."""
-    values = {
+    row = {
         "name": name,
         "position": position,
         "status": status.value,
         "updated_at": datetime.now(UTC),
     }
-    insert = pg_insert if connection.dialect.name == "postgresql" else sqlite_insert
-    statement = insert(projection_checkpoints).values(**values)
-    statement = statement.on_conflict_do_update(
-        index_elements=[projection_checkpoints.c.name],
-        set_={k: statement.excluded[k] for k in ("position", "status", "updated_at")},
+    upsert(
+        connection,
+        projection_checkpoints,
+        ["name"],
+        [row],
+        lambda new: {k: new[k] for k in ("position", "status", "updated_at")},
     )
-    connection.execute(statement)
-
-
-def advance_checkpoint(connection: Connection, name: str, position: int) -> None:
-    """Move a live checkpoint forward (cheaper than `save_checkpoint` on the hot path)."""
-    result = connection.execute(
-        update(projection_checkpoints)
-        .where(projection_checkpoints.c.name == name)
-        .values(position=position, updated_at=datetime.now(UTC))
-    )
-    if result.rowcount == 0:
-        save_checkpoint(connection, name, position, Status.LIVE)
 
 
 def apply_inline(
@@ -112,25 +102,51 @@ def apply_inline(
 ) -> None:
     """Apply just-appended events to inline projections, in the append transaction.
 
-    Projections being rebuilt are skipped: their rebuild reaches these events itself and
-    turns live under the append lock, so no event is applied twice or missed.
+    One statement finds the live projections and moves their checkpoints to the append's
+    last position. Projections being rebuilt are skipped: their rebuild reaches these
+    events itself and turns live under the append lock, so none is applied twice or missed.
     """
-    types = {event.type for event in recorded}
-    interested = [p for p in projections if any(p.wants(t) for t in types)]
-    if not interested:
-        return
-    rebuilding = {
-        row.name
-        for row in connection.execute(
-            select(projection_checkpoints.c.name).where(
-                projection_checkpoints.c.name.in_([p.name for p in interested]),
-                projection_checkpoints.c.status == Status.REBUILDING.value,
-            )
-        )
-    }
+    names = [p.name for p in projections]
     last = recorded[-1].position
-    for projection in interested:
-        if projection.name in rebuilding:
-            continue
-        projection.apply(connection, [e for e in recorded if projection.wants(e.type)])
-        advance_checkpoint(connection, projection.name, last)
+    live = set(
+        connection.execute(
+            update(projection_checkpoints)
+            .where(
+                projection_checkpoints.c.name.in_(names),
+                projection_checkpoints.c.status == Status.LIVE.value,
+            )
+            .values(position=last, updated_at=recorded[-1].recorded_at)
+            .returning(projection_checkpoints.c.name)
+        ).scalars()
+    )
+    if len(live) < len(names):
+        # A projection with no checkpoint row yet (never registered) starts live here.
+        known = set(
+            connection.execute(
+                select(projection_checkpoints.c.name).where(
+                    projection_checkpoints.c.name.in_(set(names) - live)
+                )
+            ).scalars()
+        )
+        for name in set(names) - live - known:
+            save_checkpoint(connection, name, last, Status.LIVE)
+            live.add(name)
+    for projection in projections:
+        if projection.name in live:
+            projection.apply(connection, [e for e in recorded if projection.wants(e.type)])
+
+
+def upsert(
+    connection: Connection,
+    table: Table,
+    key: Sequence[str],
+    rows: Sequence[Mapping[str, Any]],
+    updates: Callable[[ReadOnlyColumnCollection[str, Any]], Mapping[str, Any]],
+) -> None:
+    """Insert rows, or update the existing row with the same key (SQLite and PostgreSQL)."""
+    insert = pg_insert if connection.dialect.name == "postgresql" else sqlite_insert
+    statement = insert(table)
+    statement = statement.on_conflict_do_update(
+        index_elements=list(key), set_=dict(updates(statement.excluded))
+    )
+    connection.execute(statement, list(rows))

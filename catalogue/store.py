@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Connection, Engine, Row, func, select
+from sqlalchemy import Connection, Engine, String, func, select, type_coerce
 from sqlalchemy.exc import IntegrityError
 
-from catalogue.database import read_transaction, write_transaction
+from catalogue.database import read_transaction, single_statement, write_transaction
 from catalogue.dialects import (
     EXPECT_ANY,
     EXPECT_EXISTS,
@@ -77,16 +78,17 @@ class EventStore:
         self.registry = registry
         self.dialect: StoreDialect = dialect_for(engine)
         self.inline_projections = tuple(inline_projections)
+        # Event ids and times skip SQLAlchemy's per-row result processing (see `_decode`).
         self._columns = (
             events.c.position,
             events.c.stream,
             events.c.version,
-            events.c.event_id,
+            type_coerce(events.c.event_id, String).label("event_id"),
             events.c.type,
             events.c.schema_version,
             self.dialect.data_as_text().label("data"),
-            events.c.metadata,
-            events.c.recorded_at,
+            self.dialect.json_as_text(events.c.metadata).label("metadata"),
+            type_coerce(events.c.recorded_at, String).label("recorded_at"),
         )
 
     # -- writing -----------------------------------------------------------------------
@@ -102,24 +104,34 @@ class EventStore:
         prepared = self._prepare(appends)
         if not prepared:
             return AppendResult([], {})
-        meta_json = RawJSON(dump_json((metadata or Metadata()).to_json()))
+        metadata = metadata or Metadata()
+        meta_json = RawJSON(dump_json(metadata.to_json()))
+        types = {e.type for p in prepared for e in p.encoded}
+        inline = [p for p in self.inline_projections if any(p.wants(t) for t in types)]
+        client_ids = any(p.client_ids for p in prepared)
+        if self.dialect.atomic_append and not inline and not client_ids:
+            # Nothing else to do in the transaction: the append statement commits alone,
+            # saving the BEGIN and COMMIT round trips.
+            with single_statement(self.engine) as connection:
+                return self._insert(connection, prepared, meta_json, metadata, inline)
         with write_transaction(self.engine) as connection:
-            return self._append_locked(connection, prepared, meta_json, metadata or Metadata())
+            if client_ids:
+                # The replay check must see every committed append, so it runs under the
+                # lock (which the dialect's append takes again, harmlessly).
+                self.dialect.lock_for_append(connection)
+                replay = self._find_replay(connection, prepared)
+                if replay is not None:
+                    return replay
+            return self._insert(connection, prepared, meta_json, metadata, inline)
 
-    def _append_locked(
+    def _insert(
         self,
         connection: Connection,
         prepared: list[_Prepared],
         meta_json: RawJSON,
         metadata: Metadata,
+        inline: Sequence[Projection],
     ) -> AppendResult:
-        if any(p.client_ids for p in prepared):
-            # The replay check must see every committed append, so it runs under the lock
-            # (which the dialect's append takes again, harmlessly, in the same transaction).
-            self.dialect.lock_for_append(connection)
-            replay = self._find_replay(connection, prepared)
-            if replay is not None:
-                return replay
         streams = [p.stream for p in prepared]
         rows: list[EventRow] = [
             (index, e.event_id, e.type, e.schema_version, e.data)
@@ -138,8 +150,7 @@ class EventStore:
             p.stream: before + len(p.encoded)
             for p, before in zip(prepared, outcome.versions, strict=True)
         }
-        types = {row[2] for row in rows}
-        if any(p.wants(t) for p in self.inline_projections for t in types):
+        if inline:
             recorded = []
             position = first
             for p, before in zip(prepared, outcome.versions, strict=True):
@@ -158,7 +169,7 @@ class EventStore:
                         )
                     )
                     position += 1
-            apply_inline(connection, self.inline_projections, recorded)
+            apply_inline(connection, inline, recorded)
         return AppendResult(list(range(first, first + len(rows))), versions)
 
     def _prepare(self, appends: Sequence[StreamAppend]) -> list[_Prepared]:
@@ -266,7 +277,7 @@ class EventStore:
             query = query.where(events.c.recorded_at <= as_of)
         with read_transaction(self.engine) as connection:
             rows = connection.execute(query.order_by(events.c.version)).all()
-        return [self._decode(row) for row in rows]
+        return self._decode_rows(rows)
 
     def read_all(
         self,
@@ -289,7 +300,7 @@ class EventStore:
         else:
             with read_transaction(self.engine) as own:
                 rows = own.execute(query).all()
-        return [self._decode(row) for row in rows]
+        return self._decode_rows(rows)
 
     def iter_all(
         self, after: int = 0, *, batch_size: int = 1000, types: Collection[str] | None = None
@@ -320,18 +331,43 @@ class EventStore:
             else:
                 time.sleep(poll_interval)
 
-    def _decode(self, row: Row[Any]) -> RecordedEvent:
-        return RecordedEvent(
-            row.position,
-            row.stream,
-            row.version,
-            row.event_id,
-            row.type,
-            row.schema_version,
-            self.registry.decode(row.type, row.schema_version, row.data),
-            Metadata.from_json(row.metadata),
-            row.recorded_at,
-        )
+    def _decode_rows(self, rows: Sequence[Sequence[Any]]) -> list[RecordedEvent]:
+        """Build events from rows; metadata and times repeat within an append, so each
+        distinct value is parsed once per batch."""
+        metadata_cache: dict[str, Metadata] = {}
+        time_cache: dict[Any, datetime] = {}
+        stored = RecordedEvent.stored
+        registry = self.registry
+        events_out = []
+        for position, stream, version, event_id, type_, schema, data, meta, at in rows:
+            metadata = metadata_cache.get(meta)
+            if metadata is None:
+                metadata = metadata_cache[meta] = Metadata.from_json(json.loads(meta))
+            recorded_at = time_cache.get(at)
+            if recorded_at is None:
+                recorded_at = time_cache[at] = _as_utc(at)
+            events_out.append(
+                stored(
+                    registry,
+                    position,
+                    stream,
+                    version,
+                    event_id,
+                    type_,
+                    schema,
+                    data,
+                    metadata,
+                    recorded_at,
+                )
+            )
+        return events_out
+
+
+def _as_utc(value: str | datetime) -> datetime:
+    # psycopg returns aware datetimes; SQLite stores UTC text without a zone.
+    if isinstance(value, datetime):
+        return value.astimezone(UTC)
+    return datetime.fromisoformat(value).replace(tzinfo=UTC)
 
 
 def _expected_code(expected: int | Expect) -> int:

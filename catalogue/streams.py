@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, select
+from sqlalchemy import Connection
 
 from catalogue.events import RecordedEvent
-from catalogue.projections import Mode, Projection
+from catalogue.projections import Mode, Projection, upsert
 from catalogue.schema import stream_summaries
 
 
@@ -50,34 +50,20 @@ class StreamSummaries(Projection):
     tables = (stream_summaries,)
 
     def apply(self, connection: Connection, batch: Sequence[RecordedEvent]) -> None:
-        """Fold the batch in memory per stream, then write each touched row once."""
-        streams = {event.stream for event in batch}
-        existing = {
-            row["stream"]: dict(row)
-            for row in connection.execute(
-                select(stream_summaries).where(stream_summaries.c.stream.in_(streams))
-            ).mappings()
-        }
+        """Fold the batch per stream, then one upsert: new streams insert, known ones add."""
         rows: dict[str, dict[str, Any]] = {}
         for event in batch:
-            rows[event.stream] = summarise(
-                rows.get(event.stream) or existing.get(event.stream), event
-            )
-        inserts = [row for stream, row in rows.items() if stream not in existing]
-        updates = [
-            {"key": stream, **{f"new_{k}": row[k] for k in _UPDATED}}
-            for stream, row in rows.items()
-            if stream in existing
-        ]
-        if inserts:
-            connection.execute(stream_summaries.insert(), inserts)
-        if updates:
-            connection.execute(
-                stream_summaries.update()
-                .where(stream_summaries.c.stream == bindparam("key"))
-                .values({k: bindparam(f"new_{k}") for k in _UPDATED}),
-                updates,
-            )
-
-
-_UPDATED = ("version", "event_count", "last_position", "last_type", "updated_at")
+            rows[event.stream] = summarise(rows.get(event.stream), event)
+        upsert(
+            connection,
+            stream_summaries,
+            ["stream"],
+            list(rows.values()),
+            lambda new: {
+                "version": new.version,
+                "event_count": stream_summaries.c.event_count + new.event_count,
+                "last_position": new.last_position,
+                "last_type": new.last_type,
+                "updated_at": new.updated_at,
+            },
+        )

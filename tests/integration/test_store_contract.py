@@ -13,6 +13,7 @@ from catalogue.errors import (
     DuplicateEventId,
     EventError,
     EventSerializationError,
+    EventValidationError,
     UnknownEventType,
 )
 from catalogue.events import (
@@ -28,13 +29,24 @@ from catalogue.schema import events
 from catalogue.store import EventStore
 from tests.sample_domain import (
     Anything,
+    InlineThingNames,
     ThingCounted,
     ThingCreated,
     ThingRenamed,
     ThingRenamedV1,
     make_store,
+    sample_registry,
     upcast_renamed_v1,
 )
+
+
+@pytest.fixture(params=["with-inline-projections", "bare"])
+def new_store(request):
+    """Every case runs with an inline projection in the append transaction and without
+    (on PostgreSQL the bare append is a single autocommit statement)."""
+    if request.param == "bare":
+        return lambda engine: EventStore(engine, sample_registry())
+    return make_store
 
 
 def count_events(store: EventStore) -> int:
@@ -42,8 +54,8 @@ def count_events(store: EventStore) -> int:
         return int(connection.execute(select(func.count()).select_from(events)).scalar_one())
 
 
-def test_append_and_read_back_in_order(engine):
-    store = make_store(engine)
+def test_append_and_read_back_in_order(new_store, engine):
+    store = new_store(engine)
     result = store.append(
         [StreamAppend("thing-1", [ThingCreated(name="a"), ThingCounted(amount=3)], NO_STREAM)],
         Metadata(actor="alice", source="api", correlation_id="c-1"),
@@ -64,8 +76,8 @@ def test_append_and_read_back_in_order(engine):
     assert store.stream_version("thing-404") == 0
 
 
-def test_positions_are_gap_free_across_streams_and_appends(engine):
-    store = make_store(engine)
+def test_positions_are_gap_free_across_streams_and_appends(new_store, engine):
+    store = new_store(engine)
     store.append([StreamAppend("thing-1", [ThingCreated(name="a")], NO_STREAM)])
     store.append(
         [
@@ -78,8 +90,8 @@ def test_positions_are_gap_free_across_streams_and_appends(engine):
     assert store.head_position() == 3
 
 
-def test_stale_expected_version_conflicts_and_writes_nothing(engine):
-    store = make_store(engine)
+def test_stale_expected_version_conflicts_and_writes_nothing(new_store, engine):
+    store = new_store(engine)
     store.append(
         [StreamAppend("thing-1", [ThingCreated(name="a"), ThingCounted(amount=1)], NO_STREAM)]
     )
@@ -105,8 +117,8 @@ def test_stale_expected_version_conflicts_and_writes_nothing(engine):
         (3, True, False),
     ],
 )
-def test_expected_version_rules(engine, expected, exists, ok):
-    store = make_store(engine)
+def test_expected_version_rules(new_store, engine, expected, exists, ok):
+    store = new_store(engine)
     if exists:
         store.append([StreamAppend("thing-1", [ThingCreated(name="a")])])
     before = count_events(store)
@@ -120,8 +132,8 @@ def test_expected_version_rules(engine, expected, exists, ok):
         assert count_events(store) == before
 
 
-def test_multi_stream_append_is_all_or_nothing(engine):
-    store = make_store(engine)
+def test_multi_stream_append_is_all_or_nothing(new_store, engine):
+    store = new_store(engine)
     store.append([StreamAppend("thing-2", [ThingCreated(name="b")], NO_STREAM)])
     with pytest.raises(ConcurrencyConflict, match="thing-2"):
         store.append(
@@ -134,8 +146,8 @@ def test_multi_stream_append_is_all_or_nothing(engine):
     assert count_events(store) == 1
 
 
-def test_batch_with_one_unserialisable_event_leaves_no_trace(engine):
-    store = make_store(engine)
+def test_batch_with_one_unserialisable_event_leaves_no_trace(new_store, engine):
+    store = new_store(engine)
     with pytest.raises(EventSerializationError):
         store.append(
             [
@@ -147,31 +159,31 @@ def test_batch_with_one_unserialisable_event_leaves_no_trace(engine):
     assert store.read_stream("thing-1") == []
 
 
-def test_unknown_event_type_is_refused_before_writing(engine):
+def test_unknown_event_type_is_refused_before_writing(new_store, engine):
     class Stranger(Event):
         """Not registered."""
 
         x: int
 
-    store = make_store(engine)
+    store = new_store(engine)
     with pytest.raises(UnknownEventType, match="Stranger"):
         store.append([StreamAppend("thing-1", [ThingCreated(name="a"), Stranger(x=1)])])
     assert count_events(store) == 0
 
 
 @pytest.mark.parametrize("stream", ["", "x" * 201])
-def test_bad_stream_names_are_refused(engine, stream):
+def test_bad_stream_names_are_refused(new_store, engine, stream):
     with pytest.raises(EventError, match="stream name"):
-        make_store(engine).append([StreamAppend(stream, [ThingCreated(name="a")])])
+        new_store(engine).append([StreamAppend(stream, [ThingCreated(name="a")])])
 
 
-def test_negative_expected_version_is_refused(engine):
+def test_negative_expected_version_is_refused(new_store, engine):
     with pytest.raises(EventError, match="expected version"):
-        make_store(engine).append([StreamAppend("thing-1", [ThingCreated(name="a")], -1)])
+        new_store(engine).append([StreamAppend("thing-1", [ThingCreated(name="a")], -1)])
 
 
-def test_same_event_id_twice_is_one_event_with_the_original_position(engine):
-    store = make_store(engine)
+def test_same_event_id_twice_is_one_event_with_the_original_position(new_store, engine):
+    store = new_store(engine)
     created, counted = uuid4(), uuid4()
     batch = [
         StreamAppend(
@@ -189,8 +201,8 @@ def test_same_event_id_twice_is_one_event_with_the_original_position(engine):
     assert count_events(store) == 3
 
 
-def test_partly_stored_event_ids_are_refused_whole(engine):
-    store = make_store(engine)
+def test_partly_stored_event_ids_are_refused_whole(new_store, engine):
+    store = new_store(engine)
     known = uuid4()
     store.append([StreamAppend("thing-1", [NewEvent(ThingCreated(name="a"), known)])])
     with pytest.raises(DuplicateEventId, match="1 of 2 event ids"):
@@ -204,16 +216,16 @@ def test_partly_stored_event_ids_are_refused_whole(engine):
     assert count_events(store) == 1
 
 
-def test_event_id_reused_in_another_stream_is_refused(engine):
-    store = make_store(engine)
+def test_event_id_reused_in_another_stream_is_refused(new_store, engine):
+    store = new_store(engine)
     known = uuid4()
     store.append([StreamAppend("thing-1", [NewEvent(ThingCreated(name="a"), known)])])
     with pytest.raises(DuplicateEventId, match="thing-1"):
         store.append([StreamAppend("thing-2", [NewEvent(ThingCreated(name="a"), known)])])
 
 
-def test_duplicate_id_or_stream_inside_one_append_is_refused(engine):
-    store = make_store(engine)
+def test_duplicate_id_or_stream_inside_one_append_is_refused(new_store, engine):
+    store = new_store(engine)
     same = uuid4()
     with pytest.raises(EventError, match="twice"):
         store.append(
@@ -237,10 +249,10 @@ def test_duplicate_id_or_stream_inside_one_append_is_refused(engine):
     assert count_events(store) == 0
 
 
-def test_stored_v1_payload_is_read_back_upcast_to_v2(engine):
+def test_stored_v1_payload_is_read_back_upcast_to_v2(new_store, engine):
     old_code = EventStore(engine, EventRegistry([ThingCreated, ThingRenamedV1]))
     old_code.append([StreamAppend("thing-1", [ThingCreated(name="a"), ThingRenamedV1(name="b")])])
-    new_code = make_store(engine)
+    new_code = new_store(engine)
     new_code.append([StreamAppend("thing-1", [ThingRenamed(name="c", reason="typo")], 2)])
     renamed = [e for e in new_code.read_stream("thing-1") if e.type == "ThingRenamed"]
     assert [(e.schema_version, e.payload) for e in renamed] == [
@@ -250,15 +262,15 @@ def test_stored_v1_payload_is_read_back_upcast_to_v2(engine):
     assert upcast_renamed_v1({"name": "b"}) == {"name": "b", "reason": "unknown (v1)"}
 
 
-def test_reading_an_unregistered_stored_type_is_a_clear_error(engine):
-    make_store(engine).append([StreamAppend("thing-1", [Anything(value=1)])])
+def test_reading_an_unregistered_stored_type_is_a_clear_error(new_store, engine):
+    new_store(engine).append([StreamAppend("thing-1", [Anything(value=1)])])
     reader = EventStore(engine, EventRegistry([ThingCreated]))
     with pytest.raises(UnknownEventType, match="Anything"):
         reader.read_stream("thing-1")
 
 
-def test_read_stream_up_to_a_version_or_a_time(engine):
-    store = make_store(engine)
+def test_read_stream_up_to_a_version_or_a_time(new_store, engine):
+    store = new_store(engine)
     store.append([StreamAppend("thing-1", [ThingCreated(name="a"), ThingCounted(amount=1)])])
     cut = store.read_stream("thing-1")[-1].recorded_at
     store.append([StreamAppend("thing-1", [ThingRenamed(name="b", reason="r")])])
@@ -267,8 +279,8 @@ def test_read_stream_up_to_a_version_or_a_time(engine):
     assert store.read_stream("thing-1", as_of=cut - timedelta(days=1)) == []
 
 
-def test_read_all_in_batches_filtered_by_type(engine):
-    store = make_store(engine)
+def test_read_all_in_batches_filtered_by_type(new_store, engine):
+    store = new_store(engine)
     for i in range(5):
         store.append(
             [StreamAppend(f"thing-{i}", [ThingCreated(name=str(i)), ThingCounted(amount=i)])]
@@ -281,8 +293,8 @@ def test_read_all_in_batches_filtered_by_type(engine):
     assert [e.position for b in batches for e in b] == list(range(1, 11))
 
 
-def test_follow_yields_new_events_then_stops(engine):
-    store = make_store(engine)
+def test_follow_yields_new_events_then_stops(new_store, engine):
+    store = new_store(engine)
     store.append([StreamAppend("thing-1", [ThingCreated(name="a")])])
     seen: list[int] = []
 
@@ -296,8 +308,37 @@ def test_follow_yields_new_events_then_stops(engine):
     assert seen == [1, 2]
 
 
-def test_empty_append_writes_nothing(engine):
-    store = make_store(engine)
+def test_empty_append_writes_nothing(new_store, engine):
+    store = new_store(engine)
     assert store.append([]).positions == []
     assert store.append([StreamAppend("thing-1", [])]).last_position == 0
     assert count_events(store) == 0
+
+
+def test_a_stored_payload_that_no_longer_validates_fails_when_used(new_store, engine):
+    class OldCounted(Event):
+        """An earlier ThingCounted whose amount was free text."""
+
+        type_name = "ThingCounted"
+        amount: str
+
+    EventStore(engine, EventRegistry([OldCounted])).append(
+        [StreamAppend("thing-1", [OldCounted(amount="lots")])]
+    )
+    [event] = new_store(engine).read_stream("thing-1")
+    assert (event.type, event.version) == ("ThingCounted", 1)  # readable without the payload
+    with pytest.raises(EventValidationError, match="ThingCounted v1 does not match"):
+        _ = event.payload
+
+
+def test_events_read_back_equal_the_ones_applied_inline(engine):
+    seen = []
+
+    class Spy(InlineThingNames):
+        def apply(self, connection, batch):
+            seen.extend(batch)
+
+    store = make_store(engine, Spy())
+    store.append([StreamAppend("thing-1", [ThingCreated(name="a"), ThingCounted(amount=2)])])
+    assert store.read_all(0) == seen
+    assert [e.event_id.version for e in seen] == [7, 7]
