@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
-from uuid import UUID
 
 from sqlalchemy import Connection, Engine, Text, cast, type_coerce
 from sqlalchemy.exc import DBAPIError
@@ -28,8 +27,9 @@ def advisory_key(name: str) -> int:
 
 APPEND_LOCK_KEY = advisory_key("catalogue.events.append")
 
-#: (index of its stream in the append, event_id, type, schema_version, JSON payload).
-EventRow = tuple[int, UUID, str, int, str]
+#: (index of its stream in the append, event id as 32 hex digits, type, schema_version,
+#: JSON payload).
+EventRow = tuple[int, str, str, int, str]
 
 #: Expected-version codes, shared with the PostgreSQL append function.
 EXPECT_ANY = -1
@@ -132,7 +132,7 @@ class SQLiteDialect:
                     position,
                     streams[index],
                     next_version[index],
-                    event_id.hex,  # SQLAlchemy's Uuid type stores 32 hex digits on SQLite
+                    event_id,  # SQLAlchemy's Uuid type stores 32 hex digits on SQLite
                     type_,
                     schema,
                     data,
@@ -176,7 +176,7 @@ class PostgresDialect:
     # Lock, version checks and insert in one round trip: see migration 0002.
     _append = (
         "SELECT head, recorded_at, versions FROM catalogue_append_events("
-        "%s, %s, %s, %s, %s, %s, %s, %s, %s)"
+        "%s, %s, %s, %s, %s::uuid[], %s, %s, %s::jsonb, %s)"
     )
 
     def lock_for_append(self, connection: Connection) -> None:
@@ -214,7 +214,7 @@ class PostgresDialect:
                     list(ids),
                     list(types),
                     list(schemas),
-                    list(data),
+                    "[" + ",".join(data) + "]",
                     metadata,
                 ),
             ).one()

@@ -33,7 +33,7 @@ from catalogue.events import (
     RecordedEvent,
     StreamAppend,
     dump_json,
-    new_event_ids,
+    new_event_id_hexes,
 )
 from catalogue.projections import Projection, apply_inline
 from catalogue.schema import events
@@ -174,7 +174,9 @@ class EventStore:
 
     def _prepare(self, appends: Sequence[StreamAppend]) -> list[_Prepared]:
         auto_ids = iter(
-            new_event_ids(sum(1 for a in appends for e in a.events if not isinstance(e, NewEvent)))
+            new_event_id_hexes(
+                sum(1 for a in appends for e in a.events if not isinstance(e, NewEvent))
+            )
         )
         prepared: list[_Prepared] = []
         seen_streams: set[str] = set()
@@ -205,7 +207,7 @@ class EventStore:
                     if item.event_id in client_ids:
                         raise EventError(f"event id {item.event_id} appears twice in one append")
                     client_ids.add(item.event_id)
-                    payload, event_id = item.payload, item.event_id
+                    payload, event_id = item.payload, item.event_id.hex
                 else:
                     payload, event_id = item, next(auto_ids)
                 encoded.append(encode(payload, event_id))
@@ -216,7 +218,7 @@ class EventStore:
     def _find_replay(
         self, connection: Connection, prepared: list[_Prepared]
     ) -> AppendResult | None:
-        ids = [e.event_id for p in prepared for e in p.encoded]
+        ids = [UUID(hex=e.event_id) for p in prepared for e in p.encoded]
         found = {
             row.event_id: row
             for row in connection.execute(
@@ -234,14 +236,14 @@ class EventStore:
             )
         for p in prepared:
             for e in p.encoded:
-                if found[e.event_id].stream != p.stream:
+                if found[UUID(hex=e.event_id)].stream != p.stream:
                     raise DuplicateEventId(
-                        f"event id {e.event_id} is stored in stream "
-                        f"{found[e.event_id].stream!r}, not {p.stream!r}"
+                        f"event id {UUID(hex=e.event_id)} is stored in stream "
+                        f"{found[UUID(hex=e.event_id)].stream!r}, not {p.stream!r}"
                     )
         versions: dict[str, int] = {}
         for p in prepared:
-            versions[p.stream] = max(found[e.event_id].version for e in p.encoded)
+            versions[p.stream] = max(found[UUID(hex=e.event_id)].version for e in p.encoded)
         return AppendResult([found[i].position for i in ids], versions, replayed=True)
 
     # -- reading -----------------------------------------------------------------------

@@ -43,19 +43,20 @@ def test_type_name_defaults_to_class_name_and_can_be_set():
 
 def test_encode_keeps_client_event_id_and_current_version():
     event_id = uuid4()
-    encoded = sample_registry().encode(ThingRenamed(name="b", reason="typo"), event_id)
-    assert (encoded.event_id, encoded.type, encoded.schema_version) == (event_id, "ThingRenamed", 2)
+    encoded = sample_registry().encode(ThingRenamed(name="b", reason="typo"), event_id.hex)
+    assert (encoded.event_id, encoded.type) == (event_id.hex, "ThingRenamed")
+    assert encoded.schema_version == 2
     assert json.loads(encoded.data) == {"name": "b", "reason": "typo"}
 
 
 def test_encode_rejects_unknown_type():
     with pytest.raises(UnknownEventType, match="Unregistered"):
-        sample_registry().encode(Unregistered(x=1), uuid4())
+        sample_registry().encode(Unregistered(x=1), uuid4().hex)
 
 
 def test_encode_rejects_an_old_class_that_reuses_a_current_type_name():
     with pytest.raises(UnknownEventType, match="ThingRenamed"):
-        sample_registry().encode(ThingRenamedV1(name="x"), uuid4())
+        sample_registry().encode(ThingRenamedV1(name="x"), uuid4().hex)
 
 
 class Opaque:
@@ -65,7 +66,7 @@ class Opaque:
 @pytest.mark.parametrize("value", [object(), Opaque(), b"\xff\xfe", {"nested": [Opaque()]}])
 def test_encode_rejects_non_json_values(value):
     with pytest.raises(EventSerializationError, match="Anything payload is not JSON"):
-        sample_registry().encode(Anything(value=value), uuid4())
+        sample_registry().encode(Anything(value=value), uuid4().hex)
 
 
 @pytest.mark.parametrize("value", [float("inf"), float("-inf"), float("nan")])

@@ -16,6 +16,8 @@ depends_on: str | Sequence[str] | None = None
 
 # p_expected: an exact version, -1 for "any", -2 for "the stream must exist".
 # p_event_streams: for each event, the 1-based index of its stream in p_streams.
+# p_data: the payloads as one JSON array (a text[] of JSON would make the driver escape
+# every quote of every payload).
 APPEND_FUNCTION = """
 CREATE OR REPLACE FUNCTION catalogue_append_events(
     p_lock_key bigint,
@@ -25,7 +27,7 @@ CREATE OR REPLACE FUNCTION catalogue_append_events(
     p_event_ids uuid[],
     p_types text[],
     p_schema_versions smallint[],
-    p_data text[],
+    p_data jsonb,
     p_metadata text
 ) RETURNS TABLE (head bigint, recorded_at timestamptz, versions int[])
 LANGUAGE plpgsql VOLATILE AS $$
@@ -60,9 +62,10 @@ BEGIN
                         metadata, recorded_at)
     SELECT v_head + u.n, p_streams[u.s],
            v_versions[u.s] + (row_number() OVER (PARTITION BY u.s ORDER BY u.n))::int,
-           u.event_id, u.type, u.schema_version, u.data::jsonb, p_metadata::jsonb, v_now
-    FROM unnest(p_event_streams, p_event_ids, p_types, p_schema_versions, p_data)
-         WITH ORDINALITY AS u(s, event_id, type, schema_version, data, n);
+           u.event_id, u.type, u.schema_version, d.value, p_metadata::jsonb, v_now
+    FROM unnest(p_event_streams, p_event_ids, p_types, p_schema_versions)
+         WITH ORDINALITY AS u(s, event_id, type, schema_version, n)
+    JOIN jsonb_array_elements(p_data) WITH ORDINALITY AS d(value, n) ON d.n = u.n;
     RETURN QUERY SELECT v_head, v_now, v_versions;
 END
 $$;
@@ -78,5 +81,5 @@ def downgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
         op.execute(
             "DROP FUNCTION IF EXISTS catalogue_append_events("
-            "bigint, text[], bigint[], int[], uuid[], text[], smallint[], text[], text)"
+            "bigint, text[], bigint[], int[], uuid[], text[], smallint[], jsonb, text)"
         )
