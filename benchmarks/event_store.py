@@ -601,12 +601,13 @@ def machine(postgres: PostgresBackend | None, revision: str) -> list[str]:
 def record(results: list[Result], lines: list[str], quick: bool, failures: list[str]) -> None:
     """Append a dated section to RESULTS.md."""
     now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    section = [f"## {now}{' (--quick: not comparable with full runs)' if quick else ''}", ""]
+    caveat = " (--quick: not comparable with full runs)" if quick else ""
+    section = [f"#### {now} (event_store.py){caveat}", ""]
     section += [*lines, f"- command: `python benchmarks/event_store.py {' '.join(sys.argv[1:])}`"]
     section += ["", table(results), ""]
     if failures:
         section += ["Correctness checks that failed:", "", *[f"- {f}" for f in failures], ""]
-    existing = RESULTS_FILE.read_text() if RESULTS_FILE.exists() else "# Event store benchmarks\n"
+    existing = RESULTS_FILE.read_text() if RESULTS_FILE.exists() else "# Benchmark results\n"
     RESULTS_FILE.write_text(existing.rstrip("\n") + "\n\n" + "\n".join(section))
     print(f"recorded in {RESULTS_FILE}", flush=True)
 
