@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import tomllib
 from typing import Annotated
 
 import typer
@@ -38,6 +39,8 @@ def load_settings() -> Settings:
     """Settings from the environment and catalogue.toml, with a one-line error if invalid."""
     try:
         return Settings()
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigurationError(f"catalogue.toml is not valid TOML: {error}") from None
     except ValidationError as error:
         first = error.errors()[0]
         field = ".".join(str(part) for part in first["loc"])

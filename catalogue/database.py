@@ -10,9 +10,15 @@ from typing import Any
 import sqlalchemy
 from sqlalchemy import Connection, Engine, event, make_url
 from sqlalchemy.engine import URL
-from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, OperationalError
+from sqlalchemy.exc import (
+    ArgumentError,
+    DataError,
+    DBAPIError,
+    NoSuchModuleError,
+    OperationalError,
+)
 
-from catalogue.errors import ConfigurationError, DatabaseUnavailable, StoreError
+from catalogue.errors import ConfigurationError, DatabaseUnavailable, EventError, StoreError
 from catalogue.events import dump_json
 
 #: Execution option that makes SQLite take its write lock at BEGIN (see `write_transaction`).
@@ -38,7 +44,16 @@ def create_engine(url: str | URL, **options: Any) -> Engine:
     """An engine for the catalogue database, with SQLite set up for concurrent use."""
     parsed = normalise_url(url)
     if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise ConfigurationError(
+                f"cannot create the directory of {parsed.database}: {error.strerror}"
+            ) from None
+    if parsed.get_backend_name() == "postgresql":
+        # The append lock's guarantees rest on each statement taking a fresh snapshot
+        # (see dialects.PostgresDialect): never inherit a stricter server default.
+        options.setdefault("isolation_level", "READ COMMITTED")
     try:
         engine = sqlalchemy.create_engine(parsed, json_serializer=dump_json, **options)
     except (ArgumentError, NoSuchModuleError) as error:
@@ -113,6 +128,8 @@ def translate_errors(engine: Engine) -> Iterator[None]:
                 f"cannot reach the database at {describe(engine)}: {_first_line(error)}"
             ) from None
         raise StoreError(f"database error: {_first_line(error)}") from error
+    except DataError as error:
+        raise EventError(f"the database refused a value: {_first_line(error)}") from None
     except DBAPIError as error:
         if error.connection_invalidated:
             raise DatabaseUnavailable(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 import json
 import os
+import re
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -37,6 +38,17 @@ class Event(pydantic.BaseModel):
         super().__init_subclass__(**kwargs)
         if "type_name" not in cls.__dict__:
             cls.type_name = cls.__name__
+
+
+# "\u0000" escaped in JSON text: an odd number of backslashes before "u0000".
+_JSON_NUL = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
+
+
+def refuse_nul(document: str, what: str) -> None:
+    """Refuse JSON holding a NUL character: PostgreSQL's jsonb cannot store one, and the
+    store must accept the same events on every backend."""
+    if _JSON_NUL.search(document):
+        raise EventSerializationError(f"{what} contains a NUL character (\\u0000)")
 
 
 class RawJSON(str):
@@ -319,6 +331,8 @@ class EventRegistry:
             raise EventSerializationError(
                 f"{cls.type_name} payload is not JSON-serialisable: {error}"
             ) from None
+        if "u0000" in data:
+            refuse_nul(data, f"{cls.type_name} payload")
         return EncodedEvent(event_id, cls.type_name, cls.schema_version, RawJSON(data))
 
     def decode(self, type_name: str, schema_version: int, data: str | JSONDict) -> Event:

@@ -97,6 +97,20 @@ def save_checkpoint(connection: Connection, name: str, position: int, status: St
     )
 
 
+def create_checkpoint(connection: Connection, name: str, position: int, status: Status) -> bool:
+    """Create a checkpoint unless one exists (never overwrite: another process may already
+    have applied events to it); return whether this call created it."""
+    insert = pg_insert if connection.dialect.name == "postgresql" else sqlite_insert
+    result = connection.execute(
+        insert(projection_checkpoints)
+        .values(name=name, position=position, status=status.value, updated_at=datetime.now(UTC))
+        .on_conflict_do_nothing(index_elements=[projection_checkpoints.c.name])
+        .returning(projection_checkpoints.c.name)
+    )
+    # RETURNING, not rowcount: psycopg reports -1 for this statement.
+    return result.first() is not None
+
+
 def apply_inline(
     connection: Connection, projections: Sequence[Projection], recorded: Sequence[RecordedEvent]
 ) -> None:
@@ -120,17 +134,15 @@ def apply_inline(
         ).scalars()
     )
     if len(live) < len(names):
-        # A projection with no checkpoint row yet (never registered) starts live here.
-        known = set(
-            connection.execute(
-                select(projection_checkpoints.c.name).where(
-                    projection_checkpoints.c.name.in_(set(names) - live)
-                )
-            ).scalars()
-        )
-        for name in set(names) - live - known:
-            save_checkpoint(connection, name, last, Status.LIVE)
-            live.add(name)
+        # A projection with no checkpoint yet (never registered) may start live only if
+        # these are the store's first events; otherwise it would miss the history, so it
+        # waits, skipped, for a rebuild.
+        first_events = recorded[0].position == 1
+        for name in sorted(set(names) - live):
+            if first_events and create_checkpoint(connection, name, last, Status.LIVE):
+                live.add(name)
+            else:
+                create_checkpoint(connection, name, 0, Status.REBUILDING)
     for projection in projections:
         if projection.name in live:
             projection.apply(connection, [e for e in recorded if projection.wants(e.type)])

@@ -8,10 +8,11 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from alembic.util import CommandError
 from sqlalchemy import Engine
 
 from catalogue.database import describe, translate_errors
-from catalogue.errors import SchemaOutOfDate
+from catalogue.errors import ConfigurationError, SchemaOutOfDate
 
 
 def alembic_config() -> Config:
@@ -37,9 +38,12 @@ def current_revision(engine: Engine) -> str | None:
 def upgrade(engine: Engine, revision: str = "head") -> None:
     """Create or upgrade the database schema."""
     config = alembic_config()
-    with translate_errors(engine), engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.upgrade(config, revision)
+    try:
+        with translate_errors(engine), engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.upgrade(config, revision)
+    except CommandError as error:
+        raise ConfigurationError(f"cannot upgrade to {revision!r}: {error}") from None
 
 
 def require_current(engine: Engine) -> None:

@@ -15,6 +15,7 @@ from catalogue.projections import (
     Mode,
     Projection,
     Status,
+    create_checkpoint,
     read_checkpoint,
     save_checkpoint,
 )
@@ -60,28 +61,23 @@ def register_checkpoints(store: EventStore, projections: Sequence[Projection]) -
     An inline projection added to a store that already holds events cannot start live (it
     would miss the history), so it starts as rebuilding and appends skip it until rebuilt.
     """
-    needs_rebuild = []
+    inline = {p.name for p in projections if p.mode is Mode.INLINE}
     with write_transaction(store.engine) as connection:
-        known = set(connection.execute(select(projection_checkpoints.c.name)).scalars())
         head = store.head_position(connection)
         for projection in projections:
-            if projection.name in known:
-                continue
-            if projection.mode is Mode.INLINE and head > 0:
-                save_checkpoint(connection, projection.name, 0, Status.REBUILDING)
-                needs_rebuild.append(projection.name)
-            else:
-                save_checkpoint(connection, projection.name, 0, Status.LIVE)
-        needs_rebuild += [
+            # Insert-if-absent: another process (a second worker) may have registered the
+            # projection and applied events meanwhile; its checkpoint must not go back to 0.
+            rebuilding = projection.name in inline and head > 0
+            create_checkpoint(
+                connection, projection.name, 0, Status.REBUILDING if rebuilding else Status.LIVE
+            )
+        return sorted(
             name
             for name, status in connection.execute(
                 select(projection_checkpoints.c.name, projection_checkpoints.c.status)
             )
-            if status == Status.REBUILDING.value
-            and name in {p.name for p in projections if p.mode is Mode.INLINE}
-            and name not in needs_rebuild
-        ]
-    return needs_rebuild
+            if status == Status.REBUILDING.value and name in inline
+        )
 
 
 def catch_up_batch(store: EventStore, projection: Projection, batch_size: int = 1000) -> int:
@@ -96,6 +92,7 @@ def catch_up_batch(store: EventStore, projection: Projection, batch_size: int = 
         if read_checkpoint(connection, projection.name).position >= store.head_position(connection):
             return 0
     with write_transaction(store.engine) as connection:
+        create_checkpoint(connection, projection.name, 0, Status.LIVE)  # so FOR UPDATE locks it
         checkpoint = read_checkpoint(connection, projection.name, for_update=True)
         head = store.head_position(connection)
         if checkpoint.position >= head:
@@ -161,9 +158,11 @@ def rebuild(
             )
     catch_up(store, projection, batch_size=batch_size, progress=progress)
     with write_transaction(store.engine) as connection:
-        # Appends are held off from here to commit, so none can slip between the last
-        # batch and going live.
-        store.dialect.lock_for_append(connection)
+        if projection.mode is Mode.INLINE:
+            # Appends are held off from here to commit, so none can slip between the last
+            # batch and going live. (A catch-up projection's runner goes on from the
+            # checkpoint anyway, so it need not stop writers.)
+            store.dialect.lock_for_append(connection)
         checkpoint = read_checkpoint(connection, projection.name, for_update=True)
         head = store.head_position(connection)
         position = checkpoint.position
@@ -197,9 +196,22 @@ def run_until_stopped(
     """
     if projection.mode is not Mode.CATCH_UP:
         raise ProjectionError(f"{projection.name} is inline: appends apply it, no runner needed")
+    backoff = poll_interval
     with store.dialect.runner_lock(store.engine, projection.name):
         while not stop.is_set():
-            if catch_up_batch(store, projection, batch_size) == 0:
+            try:
+                advanced = catch_up_batch(store, projection, batch_size)
+            except Exception:
+                # A database restart or a failing batch must not end the runner for good:
+                # the batch rolled back, so it is retried, less often while it keeps failing.
+                log.exception(
+                    "projection %s: batch failed, retrying in %.1f s", projection.name, backoff
+                )
+                stop.wait(backoff)
+                backoff = min(backoff * 2, 30.0)
+                continue
+            backoff = poll_interval
+            if advanced == 0:
                 stop.wait(poll_interval)
 
 

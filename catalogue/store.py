@@ -34,11 +34,14 @@ from catalogue.events import (
     StreamAppend,
     dump_json,
     new_event_id_hexes,
+    refuse_nul,
 )
 from catalogue.projections import Projection, apply_inline
 from catalogue.schema import events
 
 MAX_STREAM_LENGTH = 200
+#: Versions are 32-bit in the events table.
+MAX_VERSION = 2**31 - 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,10 +105,13 @@ class EventStore:
         event ids that are all stored already writes nothing and returns their positions.
         """
         prepared = self._prepare(appends)
-        if not prepared:
+        if not any(p.encoded for p in prepared):
+            # Nothing to write. (A stream given with no events is still checked against its
+            # expected version when other streams of the append carry events: a guard.)
             return AppendResult([], {})
         metadata = metadata or Metadata()
         meta_json = RawJSON(dump_json(metadata.to_json()))
+        refuse_nul(meta_json, "event metadata")
         types = {e.type for p in prepared for e in p.encoded}
         inline = [p for p in self.inline_projections if any(p.wants(t) for t in types)]
         client_ids = any(p.client_ids for p in prepared)
@@ -188,16 +194,20 @@ class EventStore:
                 raise EventError(
                     f"stream name must be 1 to {MAX_STREAM_LENGTH} characters, got {stream!r}"
                 )
+            if not stream.isprintable():
+                raise EventError(f"stream name {stream!r} has control or unpaired characters")
             if stream in seen_streams:
                 raise EventError(f"stream {stream!r} appears twice in one append")
             seen_streams.add(stream)
             expected = append.expected_version
             if not isinstance(expected, Expect) and (
-                not isinstance(expected, int) or isinstance(expected, bool) or expected < 0
+                not isinstance(expected, int)
+                or isinstance(expected, bool)
+                or not 0 <= expected <= MAX_VERSION
             ):
-                raise EventError(f"expected version of {stream!r} must be >= 0, got {expected!r}")
-            if not append.events:
-                continue
+                raise EventError(
+                    f"expected version of {stream!r} must be 0 to {MAX_VERSION}, got {expected!r}"
+                )
             has_client_ids = False
             encoded: list[EncodedEvent] = []
             payloads: list[Event] = []

@@ -60,3 +60,24 @@ def test_service_refuses_to_start_on_an_unmigrated_database(tmp_path):
         TestClient(create_app(settings)),
     ):
         pass
+
+
+def test_health_is_a_503_problem_when_the_database_is_gone(tmp_path):
+    from tests.conftest import sqlite_database
+
+    url = sqlite_database(tmp_path)
+    settings = Settings(database_url=url, data_dir=tmp_path)
+    with TestClient(create_app(settings)) as client:
+        assert client.get("/health").status_code == 200
+        database = tmp_path / "catalogue.db"
+        for path in tmp_path.glob("catalogue.db*"):
+            path.unlink()
+        database.mkdir()  # SQLite cannot open a directory: the database is unreachable
+        client.app.state.services.engine.dispose()
+        response = client.get("/health")
+    assert response.status_code == 503
+    assert response.headers["content-type"] == "application/problem+json"
+    body = response.json()
+    assert body["type"] == "/problems/database-unavailable"
+    assert "cannot reach the database" in body["detail"]
+    assert "Traceback" not in response.text

@@ -81,3 +81,22 @@ def test_usage_errors_exit_2_without_traceback(tmp_path):
     result = catalogue("projections", "rebuild", cwd=tmp_path)
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
+
+
+def test_upgrade_to_an_unknown_revision_is_one_line(tmp_path):
+    assert_one_line_error(
+        catalogue("db", "upgrade", "bogus", cwd=tmp_path), "cannot upgrade to 'bogus'"
+    )
+
+
+def test_malformed_catalogue_toml_is_one_line(tmp_path):
+    (tmp_path / "catalogue.toml").write_text("database_url = [unclosed\n")
+    assert_one_line_error(catalogue("db", "current", cwd=tmp_path), "not valid TOML")
+
+
+def test_uncreatable_sqlite_directory_is_one_line(tmp_path):
+    (tmp_path / "afile").write_text("")
+    result = catalogue(
+        "db", "upgrade", cwd=tmp_path, CATALOGUE_DATABASE_URL=f"sqlite:///{tmp_path}/afile/x/c.db"
+    )
+    assert_one_line_error(result, "cannot create the directory")

@@ -10,7 +10,14 @@ from sqlalchemy import select
 
 from catalogue.errors import ProjectionError
 from catalogue.events import StreamAppend
-from catalogue.projections import Mode, Status, read_checkpoint
+from catalogue.projections import (
+    Checkpoint,
+    Mode,
+    Status,
+    create_checkpoint,
+    read_checkpoint,
+    save_checkpoint,
+)
 from catalogue.runner import (
     catch_up,
     find_projection,
@@ -86,6 +93,7 @@ def test_catch_up_skips_unhandled_types_but_advances_checkpoint(engine):
     catch_up(store, projection, batch_size=10)
     with engine.connect() as connection:
         assert read_checkpoint(connection, projection.name).position == 4
+    assert table_rows(store, thing_names) == [("other-1", "a", 0, 0), ("thing-1", "a", 0, 0)]
 
 
 def test_rebuild_equals_incremental_for_inline_and_catch_up(engine):
@@ -176,3 +184,63 @@ def test_second_runner_waits_for_the_first(engine):
 def test_modes_are_declared():
     assert StreamSummaries.mode is Mode.INLINE
     assert AppliedEvents.mode is Mode.CATCH_UP
+
+
+def test_creating_a_checkpoint_never_moves_an_existing_one(engine):
+    with engine.begin() as connection:
+        assert create_checkpoint(connection, "p", 0, Status.LIVE)
+        save_checkpoint(connection, "p", 5, Status.LIVE)
+        # A second worker registering the same projection must not reset it to 0.
+        assert not create_checkpoint(connection, "p", 0, Status.LIVE)
+        assert read_checkpoint(connection, "p").position == 5
+
+
+def test_unregistered_inline_projection_waits_for_a_rebuild_when_history_exists(engine):
+    make_store(engine).append([StreamAppend("thing-1", [ThingCreated(name="a")])])
+    late = InlineThingNames()
+    store = make_store(engine, late)  # nobody ran register_checkpoints
+    store.append([StreamAppend("thing-2", [ThingCreated(name="b")])])
+    assert table_rows(store, thing_names) == []
+    assert register_checkpoints(store, [late]) == [late.name]
+    rebuild(store, late)
+    assert [row[0] for row in table_rows(store, thing_names)] == ["thing-1", "thing-2"]
+
+
+def test_unregistered_inline_projection_starts_live_on_an_empty_store(engine):
+    late = InlineThingNames()
+    store = make_store(engine, late)
+    store.append([StreamAppend("thing-1", [ThingCreated(name="a")])])
+    assert table_rows(store, thing_names) == [("thing-1", "a", 0, 0)]
+    with engine.connect() as connection:
+        assert read_checkpoint(connection, late.name) == Checkpoint(late.name, 1, Status.LIVE)
+
+
+class FailsOnce(AppliedEvents):
+    """Raises on its first batch, as a projection would during a database restart."""
+
+    def __init__(self) -> None:
+        self.failed = False
+
+    def apply(self, connection, batch):
+        if not self.failed:
+            self.failed = True
+            raise RuntimeError("database went away")
+        super().apply(connection, batch)
+
+
+def test_a_failing_batch_does_not_end_the_runner(engine):
+    store = make_store(engine)
+    projection = FailsOnce()
+    write_history(store, 2)
+    stop = threading.Event()
+    runner = threading.Thread(
+        target=run_until_stopped, args=(store, projection, stop), kwargs={"poll_interval": 0.01}
+    )
+    runner.start()
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and len(table_rows(store, applied_events)) < 6:
+        time.sleep(0.05)
+    stop.set()
+    runner.join(timeout=10)
+    assert projection.failed
+    assert [row[0] for row in table_rows(store, applied_events)] == list(range(1, 7))

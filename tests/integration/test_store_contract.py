@@ -342,3 +342,43 @@ def test_events_read_back_equal_the_ones_applied_inline(engine):
     store.append([StreamAppend("thing-1", [ThingCreated(name="a"), ThingCounted(amount=2)])])
     assert store.read_all(0) == seen
     assert [e.event_id.version for e in seen] == [7, 7]
+
+
+@pytest.mark.parametrize("stream", ["thing-\x002", "thing\n1", "thing-\ud800"])
+def test_stream_names_with_control_or_unpaired_characters_are_refused(new_store, engine, stream):
+    store = new_store(engine)
+    with pytest.raises(EventError, match="control or unpaired"):
+        store.append([StreamAppend(stream, [ThingCreated(name="a")])])
+    assert count_events(store) == 0
+
+
+def test_nul_characters_are_refused_in_payloads_and_metadata(new_store, engine):
+    store = new_store(engine)
+    with pytest.raises(EventSerializationError, match="ThingCreated payload contains a NUL"):
+        store.append([StreamAppend("thing-1", [ThingCreated(name="a\x00b")])])
+    with pytest.raises(EventSerializationError, match="metadata contains a NUL"):
+        store.append([StreamAppend("thing-1", [ThingCreated(name="a")])], Metadata(actor="x\x00"))
+    assert count_events(store) == 0
+    # A literal backslash-u0000 is just text, and round-trips.
+    store.append([StreamAppend("thing-1", [ThingCreated(name="a\\u0000b")])])
+    assert store.read_stream("thing-1")[0].payload == ThingCreated(name="a\\u0000b")
+
+
+def test_expected_version_beyond_32_bits_is_refused(new_store, engine):
+    with pytest.raises(EventError, match="must be 0 to 2147483647"):
+        new_store(engine).append([StreamAppend("thing-1", [ThingCreated(name="a")], 2**63)])
+
+
+def test_a_stream_without_events_guards_the_append(new_store, engine):
+    store = new_store(engine)
+    store.append([StreamAppend("guard", [ThingCreated(name="g")])])
+    with pytest.raises(ConcurrencyConflict, match="'guard' is at version 1"):
+        store.append(
+            [StreamAppend("guard", [], 7), StreamAppend("thing-1", [ThingCreated(name="a")])]
+        )
+    assert count_events(store) == 1
+    result = store.append(
+        [StreamAppend("guard", [], 1), StreamAppend("thing-1", [ThingCreated(name="a")])]
+    )
+    assert result.versions == {"guard": 1, "thing-1": 1}
+    assert count_events(store) == 2
