@@ -7,7 +7,7 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import Connection, select
 
 from catalogue.database import read_transaction, write_transaction
 from catalogue.errors import ProjectionError
@@ -97,20 +97,30 @@ def catch_up_batch(store: EventStore, projection: Projection, batch_size: int = 
         head = store.head_position(connection)
         if checkpoint.position >= head:
             return 0
-        batch = store.read_all(
-            checkpoint.position,
-            limit=batch_size,
-            types=projection.handles,
-            up_to=head,
-            connection=connection,
+        reached = _apply_next_batch(
+            store, projection, connection, checkpoint.position, head, batch_size
         )
-        if batch:
-            projection.apply(connection, batch)
-        # A short batch means everything of interest up to `head` is applied, so the
-        # checkpoint can skip the events of other types in between.
-        reached = batch[-1].position if len(batch) == batch_size else head
         save_checkpoint(connection, projection.name, reached, checkpoint.status)
         return reached - checkpoint.position
+
+
+def _apply_next_batch(
+    store: EventStore,
+    projection: Projection,
+    connection: Connection,
+    after: int,
+    head: int,
+    batch_size: int,
+) -> int:
+    """Apply the next batch of handled events after `after`; return the position reached."""
+    batch = store.read_all(
+        after, limit=batch_size, types=projection.handles, up_to=head, connection=connection
+    )
+    if batch:
+        projection.apply(connection, batch)
+    # A short batch means everything of interest up to `head` is applied, so the
+    # checkpoint can skip the events of other types in between.
+    return batch[-1].position if len(batch) == batch_size else head
 
 
 def catch_up(
@@ -167,16 +177,7 @@ def rebuild(
         head = store.head_position(connection)
         position = checkpoint.position
         while position < head:
-            batch = store.read_all(
-                position,
-                limit=batch_size,
-                types=projection.handles,
-                up_to=head,
-                connection=connection,
-            )
-            if batch:
-                projection.apply(connection, batch)
-            position = batch[-1].position if len(batch) == batch_size else head
+            position = _apply_next_batch(store, projection, connection, position, head, batch_size)
         save_checkpoint(connection, projection.name, head, Status.LIVE)
     return head
 
