@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -81,10 +82,27 @@ def _configure_sqlite(engine: Engine) -> None:
     def _on_begin(connection: Connection) -> None:
         # A deferred BEGIN that later writes can fail with SQLITE_BUSY without waiting, and
         # two deferred writers can deadlock; writers take the lock up front instead.
-        if connection.get_execution_options().get(WRITE_OPTION):
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
-        else:
-            connection.exec_driver_sql("BEGIN")
+        writes = connection.get_execution_options().get(WRITE_OPTION)
+        run_on_sqlite_driver(connection, "BEGIN IMMEDIATE" if writes else "BEGIN")
+
+
+def run_on_sqlite_driver(
+    connection: Connection, statement: str, parameters: Any = (), *, many: bool = False
+) -> list[Any]:
+    """Run a statement on the sqlite3 connection itself, skipping SQLAlchemy's per-statement
+    work (most of a small append's cost); driver errors are wrapped as SQLAlchemy would."""
+    driver = connection.connection.driver_connection
+    if not isinstance(driver, sqlite3.Connection):  # pragma: no cover - wiring error
+        raise TypeError("run_on_sqlite_driver needs a sqlite3 connection")
+    try:
+        if many:
+            driver.executemany(statement, parameters)
+            return []
+        return list(driver.execute(statement, parameters).fetchall())
+    except sqlite3.Error as error:
+        raise DBAPIError.instance(
+            statement, parameters, error, sqlite3.Error, dialect=connection.dialect
+        ) from error
 
 
 @contextlib.contextmanager

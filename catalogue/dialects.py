@@ -16,6 +16,7 @@ from sqlalchemy import Connection, Engine, Text, cast, type_coerce
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql.elements import ColumnElement
 
+from catalogue.database import run_on_sqlite_driver
 from catalogue.errors import ConcurrencyConflict
 from catalogue.schema import events
 
@@ -118,7 +119,7 @@ class SQLiteDialect:
         metadata: str,
     ) -> AppendOutcome:
         """Read head, time and versions in one statement, check them, then executemany."""
-        state = connection.exec_driver_sql(self._state, (json.dumps(list(streams)),)).all()
+        state = run_on_sqlite_driver(connection, self._state, (json.dumps(list(streams)),))
         head, now = state[0][0], state[0][1]
         versions = [row[2] for row in state]
         for stream, code, actual in zip(streams, expected, versions, strict=True):
@@ -140,7 +141,7 @@ class SQLiteDialect:
                     now,
                 )
             )
-        connection.exec_driver_sql(self._insert, params)
+        run_on_sqlite_driver(connection, self._insert, params, many=True)
         # Stored in the text form SQLAlchemy's DateTime reads back on SQLite.
         return AppendOutcome(head, datetime.fromisoformat(now).replace(tzinfo=UTC), versions)
 
