@@ -18,7 +18,6 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from catalogue.database import run_on_sqlite_driver
 from catalogue.errors import ConcurrencyConflict
-from catalogue.schema import events
 
 
 def advisory_key(name: str) -> int:
@@ -81,11 +80,9 @@ class StoreDialect(Protocol):
     ) -> AppendOutcome:
         """Take the append lock, check expected versions, insert at head + 1, head + 2, ..."""
 
-    def data_as_text(self) -> ColumnElement[str]:
-        """The payload column as JSON text, so pydantic can parse it in one step."""
-
     def json_as_text(self, column: ColumnElement[Any]) -> ColumnElement[str]:
-        """A JSON column as text, without the driver parsing it."""
+        """A JSON column as text, without the driver parsing it (pydantic parses payloads
+        from text in one step)."""
 
     def runner_lock(self, engine: Engine, name: str) -> contextlib.AbstractContextManager[None]:
         """Block until this process is the only runner of projection `name`."""
@@ -144,10 +141,6 @@ class SQLiteDialect:
         run_on_sqlite_driver(connection, self._insert, params, many=True)
         # Stored in the text form SQLAlchemy's DateTime reads back on SQLite.
         return AppendOutcome(head, datetime.fromisoformat(now).replace(tzinfo=UTC), versions)
-
-    def data_as_text(self) -> ColumnElement[str]:
-        """The column already holds text."""
-        return self.json_as_text(events.c.data)
 
     def json_as_text(self, column: ColumnElement[Any]) -> ColumnElement[str]:
         """SQLite keeps JSON as text: only skip SQLAlchemy's parsing."""
@@ -226,10 +219,6 @@ class PostgresDialect:
                 raise conflict(detail["stream"], detail["expected"], detail["actual"]) from None
             raise
         return AppendOutcome(int(head), recorded_at.astimezone(UTC), list(versions))
-
-    def data_as_text(self) -> ColumnElement[str]:
-        """jsonb rendered as text by the server, parsed once by pydantic."""
-        return self.json_as_text(events.c.data)
 
     def json_as_text(self, column: ColumnElement[Any]) -> ColumnElement[str]:
         """jsonb cast to text on the server, so psycopg does not parse it."""

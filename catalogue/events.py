@@ -278,6 +278,7 @@ class EncodedEvent:
     type: str
     schema_version: int
     data: RawJSON
+    payload: Event
 
 
 class EventRegistry:
@@ -333,7 +334,7 @@ class EventRegistry:
             ) from None
         if "u0000" in data:
             refuse_nul(data, f"{cls.type_name} payload")
-        return EncodedEvent(event_id, cls.type_name, cls.schema_version, RawJSON(data))
+        return EncodedEvent(event_id, cls.type_name, cls.schema_version, RawJSON(data), payload)
 
     def decode(self, type_name: str, schema_version: int, data: str | JSONDict) -> Event:
         """Build the current payload class from stored JSON, upcasting older versions."""

@@ -100,9 +100,8 @@ def save_checkpoint(connection: Connection, name: str, position: int, status: St
 def create_checkpoint(connection: Connection, name: str, position: int, status: Status) -> bool:
     """Create a checkpoint unless one exists (never overwrite: another process may already
     have applied events to it); return whether this call created it."""
-    insert = pg_insert if connection.dialect.name == "postgresql" else sqlite_insert
     result = connection.execute(
-        insert(projection_checkpoints)
+        _insert_for(connection)(projection_checkpoints)
         .values(name=name, position=position, status=status.value, updated_at=datetime.now(UTC))
         .on_conflict_do_nothing(index_elements=[projection_checkpoints.c.name])
         .returning(projection_checkpoints.c.name)
@@ -120,32 +119,42 @@ def apply_inline(
     last position. Projections being rebuilt are skipped: their rebuild reaches these
     events itself and turns live under the append lock, so none is applied twice or missed.
     """
-    names = [p.name for p in projections]
-    last = recorded[-1].position
-    live = set(
-        connection.execute(
-            update(projection_checkpoints)
-            .where(
-                projection_checkpoints.c.name.in_(names),
-                projection_checkpoints.c.status == Status.LIVE.value,
-            )
-            .values(position=last, updated_at=recorded[-1].recorded_at)
-            .returning(projection_checkpoints.c.name)
-        ).scalars()
-    )
-    if len(live) < len(names):
-        # A projection with no checkpoint yet (never registered) may start live only if
-        # these are the store's first events; otherwise it would miss the history, so it
-        # waits, skipped, for a rebuild.
-        first_events = recorded[0].position == 1
-        for name in sorted(set(names) - live):
-            if first_events and create_checkpoint(connection, name, last, Status.LIVE):
-                live.add(name)
-            else:
-                create_checkpoint(connection, name, 0, Status.REBUILDING)
+    names = {p.name for p in projections}
+    live = _advance_live_checkpoints(connection, names, recorded[-1])
+    if missing := names - live:
+        # Never registered: it may start live only with the store's first events (else it
+        # would miss the history, and waits for a rebuild). Another process may register it
+        # at the same moment, so the row, not this guess, decides: insert if absent, then
+        # advance whatever is live.
+        status = Status.LIVE if recorded[0].position == 1 else Status.REBUILDING
+        for name in sorted(missing):
+            create_checkpoint(connection, name, 0, status)
+        live |= _advance_live_checkpoints(connection, missing, recorded[-1])
     for projection in projections:
         if projection.name in live:
             projection.apply(connection, [e for e in recorded if projection.wants(e.type)])
+
+
+def _advance_live_checkpoints(
+    connection: Connection, names: set[str], last: RecordedEvent
+) -> set[str]:
+    """Move the live checkpoints among `names` to `last`; return the names moved."""
+    return set(
+        connection.execute(
+            update(projection_checkpoints)
+            .where(
+                projection_checkpoints.c.name.in_(sorted(names)),
+                projection_checkpoints.c.status == Status.LIVE.value,
+            )
+            .values(position=last.position, updated_at=last.recorded_at)
+            .returning(projection_checkpoints.c.name)
+        ).scalars()
+    )
+
+
+def _insert_for(connection: Connection) -> Any:
+    """The INSERT construct with ON CONFLICT support for the connection's database."""
+    return pg_insert if connection.dialect.name == "postgresql" else sqlite_insert
 
 
 def upsert(
@@ -156,8 +165,7 @@ def upsert(
     updates: Callable[[ReadOnlyColumnCollection[str, Any]], Mapping[str, Any]],
 ) -> None:
     """Insert rows, or update the existing row with the same key (SQLite and PostgreSQL)."""
-    insert = pg_insert if connection.dialect.name == "postgresql" else sqlite_insert
-    statement = insert(table)
+    statement = _insert_for(connection)(table)
     statement = statement.on_conflict_do_update(
         index_elements=list(key), set_=dict(updates(statement.excluded))
     )

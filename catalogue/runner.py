@@ -84,7 +84,8 @@ def catch_up_batch(store: EventStore, projection: Projection, batch_size: int = 
     """Apply the next batch after the checkpoint; return how many positions it advanced.
 
     Rows and checkpoint commit together, and the checkpoint row is locked (SQLite: the
-    whole database) for the batch, so concurrent runners never apply an event twice.
+    whole database) for the batch, so concurrent runners never apply an event twice. The
+    row must exist for that lock: callers run `ensure_checkpoint` first.
     """
     # Look first without the write lock: an idle runner polls often, and on SQLite a write
     # transaction would take the database's single write lock from appenders every time.
@@ -92,7 +93,6 @@ def catch_up_batch(store: EventStore, projection: Projection, batch_size: int = 
         if read_checkpoint(connection, projection.name).position >= store.head_position(connection):
             return 0
     with write_transaction(store.engine) as connection:
-        create_checkpoint(connection, projection.name, 0, Status.LIVE)  # so FOR UPDATE locks it
         checkpoint = read_checkpoint(connection, projection.name, for_update=True)
         head = store.head_position(connection)
         if checkpoint.position >= head:
@@ -102,6 +102,12 @@ def catch_up_batch(store: EventStore, projection: Projection, batch_size: int = 
         )
         save_checkpoint(connection, projection.name, reached, checkpoint.status)
         return reached - checkpoint.position
+
+
+def ensure_checkpoint(store: EventStore, projection: Projection) -> None:
+    """Give a catch-up projection a checkpoint row (live at 0) if it has none."""
+    with write_transaction(store.engine) as connection:
+        create_checkpoint(connection, projection.name, 0, Status.LIVE)
 
 
 def _apply_next_batch(
@@ -131,6 +137,7 @@ def catch_up(
     progress: Progress | None = None,
 ) -> int:
     """Apply batches until the projection reaches the head seen at the start; return positions."""
+    ensure_checkpoint(store, projection)
     with read_transaction(store.engine) as connection:
         start = read_checkpoint(connection, projection.name).position
         target = store.head_position(connection)
@@ -198,6 +205,7 @@ def run_until_stopped(
     if projection.mode is not Mode.CATCH_UP:
         raise ProjectionError(f"{projection.name} is inline: appends apply it, no runner needed")
     backoff = poll_interval
+    ensure_checkpoint(store, projection)
     with store.dialect.runner_lock(store.engine, projection.name):
         while not stop.is_set():
             try:

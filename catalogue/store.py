@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from collections.abc import Callable, Collection, Iterator, Sequence
@@ -24,7 +25,6 @@ from catalogue.dialects import (
 from catalogue.errors import DuplicateEventId, EventError, StoreError
 from catalogue.events import (
     EncodedEvent,
-    Event,
     EventRegistry,
     Expect,
     Metadata,
@@ -65,7 +65,6 @@ class _Prepared:
     expected: int | Expect
     encoded: list[EncodedEvent]
     client_ids: bool
-    payloads: list[Event]
 
 
 class EventStore:
@@ -81,7 +80,7 @@ class EventStore:
         self.registry = registry
         self.dialect: StoreDialect = dialect_for(engine)
         self.inline_projections = tuple(inline_projections)
-        # Event ids and times skip SQLAlchemy's per-row result processing (see `_decode`).
+        # Event ids and times skip SQLAlchemy's per-row result processing (`_decode_rows`).
         self._columns = (
             events.c.position,
             events.c.stream,
@@ -89,7 +88,7 @@ class EventStore:
             type_coerce(events.c.event_id, String).label("event_id"),
             events.c.type,
             events.c.schema_version,
-            self.dialect.data_as_text().label("data"),
+            self.dialect.json_as_text(events.c.data).label("data"),
             self.dialect.json_as_text(events.c.metadata).label("metadata"),
             type_coerce(events.c.recorded_at, String).label("recorded_at"),
         )
@@ -157,24 +156,27 @@ class EventStore:
             for p, before in zip(prepared, outcome.versions, strict=True)
         }
         if inline:
-            recorded = []
-            position = first
-            for p, before in zip(prepared, outcome.versions, strict=True):
-                for offset, (e, payload) in enumerate(zip(p.encoded, p.payloads, strict=True)):
-                    recorded.append(
-                        RecordedEvent(
-                            position,
-                            p.stream,
-                            before + offset + 1,
-                            e.event_id,
-                            e.type,
-                            e.schema_version,
-                            payload,
-                            metadata,
-                            outcome.recorded_at,
-                        )
-                    )
-                    position += 1
+            recorded = [
+                RecordedEvent(
+                    position,
+                    p.stream,
+                    version,
+                    e.event_id,
+                    e.type,
+                    e.schema_version,
+                    e.payload,
+                    metadata,
+                    outcome.recorded_at,
+                )
+                for position, (p, version, e) in enumerate(
+                    (
+                        (p, version, e)
+                        for p, before in zip(prepared, outcome.versions, strict=True)
+                        for version, e in enumerate(p.encoded, before + 1)
+                    ),
+                    first,
+                )
+            ]
             apply_inline(connection, inline, recorded)
         return AppendResult(list(range(first, first + len(rows))), versions)
 
@@ -210,7 +212,6 @@ class EventStore:
                 )
             has_client_ids = False
             encoded: list[EncodedEvent] = []
-            payloads: list[Event] = []
             for item in append.events:
                 if isinstance(item, NewEvent):
                     has_client_ids = True
@@ -221,20 +222,19 @@ class EventStore:
                 else:
                     payload, event_id = item, next(auto_ids)
                 encoded.append(encode(payload, event_id))
-                payloads.append(payload)
-            prepared.append(_Prepared(stream, expected, encoded, has_client_ids, payloads))
+            prepared.append(_Prepared(stream, expected, encoded, has_client_ids))
         return prepared
 
     def _find_replay(
         self, connection: Connection, prepared: list[_Prepared]
     ) -> AppendResult | None:
-        ids = [UUID(hex=e.event_id) for p in prepared for e in p.encoded]
+        ids = {e.event_id: UUID(hex=e.event_id) for p in prepared for e in p.encoded}
         found = {
             row.event_id: row
             for row in connection.execute(
                 select(
                     events.c.event_id, events.c.position, events.c.stream, events.c.version
-                ).where(events.c.event_id.in_(ids))
+                ).where(events.c.event_id.in_(ids.values()))
             )
         }
         if not found:
@@ -244,17 +244,17 @@ class EventStore:
                 f"{len(found)} of {len(ids)} event ids are stored already "
                 f"(first: {next(iter(found))}); an append is replayed whole or not at all"
             )
-        for p in prepared:
-            for e in p.encoded:
-                if found[UUID(hex=e.event_id)].stream != p.stream:
-                    raise DuplicateEventId(
-                        f"event id {UUID(hex=e.event_id)} is stored in stream "
-                        f"{found[UUID(hex=e.event_id)].stream!r}, not {p.stream!r}"
-                    )
         versions: dict[str, int] = {}
         for p in prepared:
-            versions[p.stream] = max(found[UUID(hex=e.event_id)].version for e in p.encoded)
-        return AppendResult([found[i].position for i in ids], versions, replayed=True)
+            rows = [found[ids[e.event_id]] for e in p.encoded]
+            for event_id, row in zip(p.encoded, rows, strict=True):
+                if row.stream != p.stream:
+                    raise DuplicateEventId(
+                        f"event id {ids[event_id.event_id]} is stored in stream "
+                        f"{row.stream!r}, not {p.stream!r}"
+                    )
+            versions[p.stream] = max(row.version for row in rows)
+        return AppendResult([found[i].position for i in ids.values()], versions, replayed=True)
 
     # -- reading -----------------------------------------------------------------------
 
@@ -269,10 +269,8 @@ class EventStore:
     def head_position(self, connection: Connection | None = None) -> int:
         """The highest committed position (0 for an empty store)."""
         query = select(func.coalesce(func.max(events.c.position), 0))
-        if connection is not None:
-            return int(connection.execute(query).scalar_one())
-        with read_transaction(self.engine) as own:
-            return int(own.execute(query).scalar_one())
+        with self._reading(connection) as reader:
+            return int(reader.execute(query).scalar_one())
 
     def read_stream(
         self,
@@ -307,11 +305,8 @@ class EventStore:
         if types is not None:
             query = query.where(events.c.type.in_(sorted(types)))
         query = query.order_by(events.c.position).limit(limit)
-        if connection is not None:
-            rows = connection.execute(query).all()
-        else:
-            with read_transaction(self.engine) as own:
-                rows = own.execute(query).all()
+        with self._reading(connection) as reader:
+            rows = reader.execute(query).all()
         return self._decode_rows(rows)
 
     def iter_all(
@@ -342,6 +337,15 @@ class EventStore:
                 after = batch[-1].position
             else:
                 time.sleep(poll_interval)
+
+    @contextlib.contextmanager
+    def _reading(self, connection: Connection | None) -> Iterator[Connection]:
+        """The caller's connection (its transaction, its snapshot), or a read transaction."""
+        if connection is not None:
+            yield connection
+        else:
+            with read_transaction(self.engine) as own:
+                yield own
 
     def _decode_rows(self, rows: Sequence[Sequence[Any]]) -> list[RecordedEvent]:
         """Build events from rows; metadata and times repeat within an append, so each
