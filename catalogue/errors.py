@@ -97,3 +97,56 @@ class ConfigurationError(CatalogueError):
 
     problem_type = "configuration-error"
     status = 500
+
+
+class DomainError(CatalogueError):
+    """A command the domain rules refuse in the entity's current state."""
+
+    problem_type = "command-rejected"
+    status = 409
+
+    def __init__(self, detail: str, field: str | None = None) -> None:
+        super().__init__(detail)
+        self.field = field
+
+
+class InvalidCommand(DomainError):
+    """A command whose values break a rule (wrong unit, end before start); `field` names it."""
+
+    problem_type = "invalid-value"
+    status = 422
+
+
+class AlreadyExists(DomainError):
+    """A name already taken where names must be unique (dataset, sample, user)."""
+
+    problem_type = "already-exists"
+    status = 409
+
+
+class NotFound(CatalogueError):
+    """An entity that does not exist, or that the caller may not know exists."""
+
+    problem_type = "not-found"
+    status = 404
+
+
+class Unauthenticated(CatalogueError):
+    """A missing, unknown, expired or revoked credential on a request that needs one."""
+
+    problem_type = "unauthenticated"
+    status = 401
+
+
+class Forbidden(CatalogueError):
+    """A caller who may see the entity but not do this to it."""
+
+    problem_type = "forbidden"
+    status = 403
+
+
+class PreconditionFailed(CatalogueError):
+    """An `If-Match` version that is no longer the entity's version; nothing was written."""
+
+    problem_type = "precondition-failed"
+    status = 412

@@ -165,8 +165,17 @@ def upsert(
     updates: Callable[[ReadOnlyColumnCollection[str, Any]], Mapping[str, Any]],
 ) -> None:
     """Insert rows, or update the existing row with the same key (SQLite and PostgreSQL)."""
+    connection.execute(upsert_statement(connection, table, key, updates), list(rows))
+
+
+def upsert_statement(
+    connection: Connection,
+    table: Table,
+    key: Sequence[str],
+    updates: Callable[[ReadOnlyColumnCollection[str, Any]], Mapping[str, Any]],
+) -> Any:
+    """INSERT ... ON CONFLICT (key) DO UPDATE for the connection's database."""
     statement = _insert_for(connection)(table)
-    statement = statement.on_conflict_do_update(
+    return statement.on_conflict_do_update(
         index_elements=list(key), set_=dict(updates(statement.excluded))
     )
-    connection.execute(statement, list(rows))

@@ -8,14 +8,18 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     Column,
     DateTime,
     Dialect,
+    Float,
+    Index,
     Integer,
     MetaData,
     SmallInteger,
     String,
     Table,
+    Text,
     TypeDecorator,
     UniqueConstraint,
     Uuid,
@@ -116,4 +120,187 @@ stream_summaries = Table(
     Column("last_type", String(100), nullable=False),
     Column("created_at", UTCDateTime(), nullable=False),
     Column("updated_at", UTCDateTime(), nullable=False),
+)
+
+
+# -- identity: users, groups, credentials (projection `identity`) ---------------------------
+
+users = Table(
+    "users",
+    metadata,
+    Column("username", String(64), primary_key=True),
+    Column("full_name", String(200), nullable=False),
+    Column("email", String(320), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+)
+
+groups = Table(
+    "groups",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("description", Text, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+)
+
+group_members = Table(
+    "group_members",
+    metadata,
+    Column("group_name", String(64), primary_key=True),
+    Column("username", String(64), primary_key=True, index=True),
+)
+
+# Bearer tokens of users and API keys of beamlines: only a hash of the secret is kept.
+credentials = Table(
+    "credentials",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    # "token" (subject is a username) or "api_key" (subject is an instrument name)
+    Column("kind", String(16), nullable=False),
+    Column("subject", String(64), nullable=False, index=True),
+    Column("secret_hash", String(64), nullable=False),
+    Column("label", String(200), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("expires_at", UTCDateTime(), nullable=True),
+    Column("revoked_at", UTCDateTime(), nullable=True),
+)
+
+# -- catalogue: instruments, investigations, samples, datasets (projection `catalogue`) ----
+
+instruments = Table(
+    "instruments",
+    metadata,
+    Column("name", String(32), primary_key=True),
+    Column("full_name", String(200), nullable=False),
+    Column("description", Text, nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+)
+
+instrument_scientists = Table(
+    "instrument_scientists",
+    metadata,
+    Column("instrument", String(32), primary_key=True),
+    Column("username", String(64), primary_key=True, index=True),
+)
+
+investigations = Table(
+    "investigations",
+    metadata,
+    Column("id", Uuid(), primary_key=True),
+    Column("proposal", String(64), nullable=False),
+    Column("visit_id", String(64), nullable=False),
+    Column("instrument", String(32), nullable=False),
+    Column("title", String(500), nullable=False),
+    Column("summary", Text, nullable=False),
+    Column("start_time", UTCDateTime(), nullable=False),
+    Column("end_time", UTCDateTime(), nullable=True),
+    Column("release_date", UTCDateTime(), nullable=False, index=True),
+    Column("doi", String(255), nullable=True),
+    Column("version", Integer, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    # Kept by the projection so that unfiltered list totals cost one row read.
+    Column("sample_count", Integer, nullable=False),
+    Column("dataset_count", Integer, nullable=False),
+    UniqueConstraint("proposal", "visit_id"),
+    Index("ix_investigations_instrument_start", "instrument", "start_time", "id"),
+    Index("ix_investigations_start", "start_time", "id"),
+)
+
+participants = Table(
+    "participants",
+    metadata,
+    Column("investigation_id", Uuid(), primary_key=True),
+    Column("username", String(64), primary_key=True, index=True),
+    Column("role", String(32), nullable=False),
+)
+
+samples = Table(
+    "samples",
+    metadata,
+    Column("id", Uuid(), primary_key=True),
+    Column("investigation_id", Uuid(), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("description", Text, nullable=False),
+    Column("chemical_formula", String(200), nullable=True),
+    Column("safety_information", Text, nullable=False),
+    Column("hazards", JSON, nullable=False),
+    Column("parent_id", Uuid(), nullable=True),
+    Column("version", Integer, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    Column("dataset_count", Integer, nullable=False),
+    UniqueConstraint("investigation_id", "name"),
+)
+
+datasets = Table(
+    "datasets",
+    metadata,
+    Column("id", Uuid(), primary_key=True),
+    Column("investigation_id", Uuid(), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("sample_id", Uuid(), nullable=True, index=True),
+    Column("collection", String(200), nullable=True),
+    Column("location", Text, nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("start_time", UTCDateTime(), nullable=False),
+    Column("end_time", UTCDateTime(), nullable=True),
+    Column("complete", Boolean, nullable=False),
+    Column("techniques", JSON, nullable=False),
+    Column("scan_type", String(32), nullable=True),
+    Column("deleted", Boolean, nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    Column("parameter_count", Integer, nullable=False),
+    Column("file_count", BigInteger, nullable=False),
+    Column("volume", BigInteger, nullable=False),
+    # Filled by the archive (a later issue): online, archiving, archived, restoring...
+    Column("archive_status", String(32), nullable=True),
+    UniqueConstraint("investigation_id", "name"),
+    Index("ix_datasets_investigation_start", "investigation_id", "start_time", "id"),
+)
+
+dataset_inputs = Table(
+    "dataset_inputs",
+    metadata,
+    Column("dataset_id", Uuid(), primary_key=True),
+    Column("input_id", Uuid(), primary_key=True, index=True),
+)
+
+dataset_techniques = Table(
+    "dataset_techniques",
+    metadata,
+    Column("dataset_id", Uuid(), primary_key=True),
+    Column("technique", String(32), primary_key=True),
+    Index("ix_dataset_techniques_technique", "technique", "dataset_id"),
+)
+
+dataset_parameters = Table(
+    "dataset_parameters",
+    metadata,
+    Column("dataset_id", Uuid(), primary_key=True),
+    Column("name", String(200), primary_key=True),
+    Column("value", Text, nullable=False),
+    Column("unit", String(64), nullable=True),
+    Column("numeric", Float, nullable=True),
+    # The value in SI base units, so that filters compare like with like.
+    Column("si_value", Float, nullable=True),
+    Column("si_unit", String(200), nullable=True),
+    Index("ix_dataset_parameters_name_si", "name", "si_value"),
+)
+
+datafiles = Table(
+    "datafiles",
+    metadata,
+    Column("dataset_id", Uuid(), primary_key=True),
+    Column("path", String(1024), primary_key=True),
+    Column("size", BigInteger, nullable=False),
+    Column("checksum", String(200), nullable=True),
+    Column("format", String(200), nullable=True),
+    Column("created_at", UTCDateTime(), nullable=True),
+    Column("modified_at", UTCDateTime(), nullable=True),
+    Column("registered_at", UTCDateTime(), nullable=False),
 )

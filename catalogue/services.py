@@ -7,8 +7,14 @@ from dataclasses import dataclass
 from sqlalchemy import Engine
 
 from catalogue.database import create_engine
+from catalogue.domain.datasets import DATASET_EVENTS
+from catalogue.domain.identity import GROUP_EVENTS, USER_EVENTS
+from catalogue.domain.instruments import INSTRUMENT_EVENTS
+from catalogue.domain.investigations import INVESTIGATION_EVENTS
+from catalogue.domain.samples import SAMPLE_EVENTS
 from catalogue.events import EventRegistry
 from catalogue.projections import Mode, Projection
+from catalogue.readmodels.projection import CatalogueProjection, IdentityProjection
 from catalogue.settings import Settings
 from catalogue.store import EventStore
 from catalogue.streams import StreamSummaries
@@ -36,12 +42,21 @@ class Services:
 
 def event_registry() -> EventRegistry:
     """Every event type the catalogue stores, with the upcasters of old payloads."""
-    return EventRegistry()
+    return EventRegistry(
+        (
+            *USER_EVENTS,
+            *GROUP_EVENTS,
+            *INSTRUMENT_EVENTS,
+            *INVESTIGATION_EVENTS,
+            *SAMPLE_EVENTS,
+            *DATASET_EVENTS,
+        )
+    )
 
 
 def all_projections() -> tuple[Projection, ...]:
     """Every projection of the catalogue, inline ones first."""
-    return (StreamSummaries(),)
+    return (StreamSummaries(), IdentityProjection(), CatalogueProjection())
 
 
 def build_services(settings: Settings) -> Services:

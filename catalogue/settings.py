@@ -34,6 +34,12 @@ class Settings(BaseSettings):
     log_level: str = Field("info", pattern="^(debug|info|warning|error)$")
     projection_batch_size: int = Field(1000, ge=1, le=100_000)
     projection_poll_seconds: float = Field(0.2, gt=0, le=60)
+    embargo_days: int = Field(
+        3 * 365,
+        ge=0,
+        le=100 * 365,
+        description="Days from an investigation's end until its data is open by default.",
+    )
 
     @classmethod
     def settings_customise_sources(
