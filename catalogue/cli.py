@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from catalogue import admin_cli
 from catalogue.errors import CatalogueError, ConfigurationError
 from catalogue.projections import Mode
 from catalogue.revisions import current_revision, head_revision, require_current, upgrade
@@ -51,6 +52,8 @@ def open_services() -> Services:
     """Services for a command that needs the database at the current schema."""
     services = build_services(load_settings())
     require_current(services.engine)
+    # Before the first append: a projection registered later would have to be rebuilt.
+    register_checkpoints(services.store, services.projections)
     return services
 
 
@@ -100,6 +103,9 @@ def db_upgrade(
     try:
         upgrade(services.engine, revision)
         out.print(f"database at revision {current_revision(services.engine)}")
+        if revision == "head":
+            for name in register_checkpoints(services.store, services.projections):
+                out.print(f"projection {name} is new: run `catalogue projections rebuild {name}`")
     finally:
         services.close()
 
@@ -176,6 +182,9 @@ def projections_rebuild(
         out.print(f"rebuilt {projection.name} to position {head} ({mode})")
     finally:
         services.close()
+
+
+admin_cli.install(app, open_services)
 
 
 def main() -> None:

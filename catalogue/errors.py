@@ -150,3 +150,14 @@ class PreconditionFailed(CatalogueError):
 
     problem_type = "precondition-failed"
     status = 412
+
+
+class InvalidQuery(CatalogueError):
+    """A query parameter that cannot be used (a cursor from another listing, a bad filter)."""
+
+    problem_type = "invalid-query"
+    status = 400
+
+    def __init__(self, detail: str, field: str | None = None) -> None:
+        super().__init__(detail)
+        self.field = field

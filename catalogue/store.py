@@ -278,9 +278,15 @@ class EventStore:
         *,
         to_version: int | None = None,
         as_of: datetime | None = None,
+        after_version: int = 0,
+        limit: int | None = None,
     ) -> list[RecordedEvent]:
-        """A stream's events in version order, optionally up to a version or a time."""
+        """A stream's events in version order: after a version, up to a version or a time."""
         query = select(*self._columns).where(events.c.stream == stream)
+        if after_version:
+            query = query.where(events.c.version > after_version)
+        if limit is not None:
+            query = query.limit(limit)
         if to_version is not None:
             query = query.where(events.c.version <= to_version)
         if as_of is not None:

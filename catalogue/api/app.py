@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
 
-from catalogue.api import health
+from catalogue.api import datasets, health, instruments, investigations, samples
 from catalogue.api.problems import install_problem_handlers
 from catalogue.revisions import require_current
 from catalogue.runner import register_checkpoints, run_until_stopped
@@ -66,6 +66,8 @@ def create_app(settings: Settings) -> FastAPI:
     )
     install_problem_handlers(app)
     app.include_router(health.router)
+    for module in (instruments, investigations, samples, datasets):
+        app.include_router(module.router)
     return app
 
 

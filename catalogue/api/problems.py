@@ -28,7 +28,17 @@ async def _catalogue_error(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, CatalogueError)
     if error.status >= 500:
         log.warning("%s %s: %s", request.method, request.url.path, error.detail)
-    return problem(error.status, error.problem_type, type(error).__name__, error.detail)
+    extra: dict[str, Any] = {}
+    field = getattr(error, "field", None)
+    if field is not None:
+        extra["field"] = field
+    headers = {"WWW-Authenticate": "Bearer"} if error.status == 401 else None
+    response = problem(
+        error.status, error.problem_type, type(error).__name__, error.detail, **extra
+    )
+    if headers:
+        response.headers.update(headers)
+    return response
 
 
 async def _validation_error(request: Request, error: Exception) -> JSONResponse:

@@ -127,7 +127,11 @@ class IdentityProjection(Projection):
                     }
                     writes.add("credentials", insert(credentials), row)
                 case ident.TokenRevoked() | inst.ApiKeyRevoked() as revoked:
-                    credential = getattr(revoked, "token_id", None) or revoked.key_id
+                    credential = (
+                        revoked.token_id
+                        if isinstance(revoked, ident.TokenRevoked)
+                        else revoked.key_id
+                    )
                     _partial_update(
                         writes, credentials, "id", credential, {"revoked_at": event.recorded_at}
                     )

@@ -142,8 +142,8 @@ REJECTED = [
         id="unknown-suggests-several",
     ),
     pytest.param(
-        "sample_NAME", "x", None, "name",
-        "unknown parameter type 'sample_NAME'; did you mean 'Sample_name', "
+        "SAMPLE_NAME", "x", None, "name",
+        "unknown parameter type 'SAMPLE_NAME'; did you mean 'Sample_name', "
         "'Sample_environment' or 'SamplePositioners_name'?",
         id="unknown-suggests-case-insensitively",
     ),

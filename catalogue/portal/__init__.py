@@ -1,0 +1,1 @@
+"""Application services of the portal: access checks, lookups, deciders, appends, reads."""

@@ -1,0 +1,67 @@
+"""History and "as of" views: a stream's events, and its state folded up to a time."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any, TypeVar
+
+from catalogue.domain.datasets import DatafilesRegistered
+from catalogue.errors import InvalidQuery
+from catalogue.events import Event, RecordedEvent
+from catalogue.readmodels.paging import Page
+from catalogue.store import EventStore
+
+S = TypeVar("S")
+
+
+def describe_change(event: RecordedEvent) -> dict[str, Any]:
+    """What an event changed, for people: bulk file lists are summarised, not repeated."""
+    payload = event.payload
+    if isinstance(payload, DatafilesRegistered):
+        return {
+            "file_count": len(payload.files),
+            "volume": sum(f.size for f in payload.files),
+            "first_paths": [f.path for f in payload.files[:10]],
+        }
+    return payload.model_dump(mode="json", exclude_none=True)
+
+
+def history_page(store: EventStore, stream: str, cursor: str | None, limit: int) -> Page:
+    """One page of a stream's events, oldest first; the cursor is the last version seen."""
+    after = 0
+    if cursor is not None:
+        if not cursor.isdigit() or len(cursor) > 10:
+            raise InvalidQuery("cursor is not one this listing issued", "cursor")
+        after = int(cursor)
+    events = store.read_stream(stream, after_version=after, limit=limit + 1)
+    page, more = events[:limit], len(events) > limit
+    items = [
+        {
+            "version": e.version,
+            "position": e.position,
+            "type": e.type,
+            "recorded_at": e.recorded_at,
+            "actor": e.metadata.actor,
+            "source": e.metadata.source,
+            "changes": describe_change(e),
+        }
+        for e in page
+    ]
+    total = store.stream_version(stream)
+    return Page(items, str(page[-1].version) if more else None, total)
+
+
+def state_as_of(
+    store: EventStore,
+    stream: str,
+    initial: S,
+    evolve: Callable[[S, Event], S],
+    as_of: datetime,
+) -> tuple[S, int, datetime | None]:
+    """The entity as it was at `as_of`: its state, version and last change time."""
+    state, version, changed = initial, 0, None
+    for recorded in store.read_stream(stream, as_of=as_of):
+        state = evolve(state, recorded.payload)
+        version, changed = recorded.version, recorded.recorded_at
+    return state, version, changed

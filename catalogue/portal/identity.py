@@ -1,0 +1,201 @@
+"""Users, groups, tokens, beamlines and API keys: the commands the operator's CLI runs."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+
+from catalogue.domain import identity as ident
+from catalogue.domain import instruments as inst
+from catalogue.domain.access import can_create_investigation, require
+from catalogue.errors import NotFound
+from catalogue.events import Event
+from catalogue.portal.execution import Caller, execute, reading
+from catalogue.readmodels.identity import TOKEN_PREFIX, credential_subject, hash_secret, user_exists
+from catalogue.store import EventStore
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedSecret:
+    """A new token or API key: the secret is shown once and never stored."""
+
+    credential_id: str
+    token: str
+
+
+def _new_secret() -> tuple[str, str, str]:
+    credential_id = secrets.token_hex(8)
+    secret = secrets.token_urlsafe(32)
+    return credential_id, f"{TOKEN_PREFIX}_{credential_id}.{secret}", hash_secret(secret)
+
+
+def _require_admin(caller: Caller, action: str) -> None:
+    require(caller.principal.is_admin, caller.principal, action)
+
+
+def add_user(
+    store: EventStore, caller: Caller, username: str, full_name: str, email: str, *, admin: bool
+) -> None:
+    """Create an account; `admin` also puts it in the admins group."""
+    _require_admin(caller, "add users")
+    command = ident.AddUser(username, full_name, email)
+    execute(
+        store,
+        caller,
+        ident.user_stream(username),
+        ident.User(),
+        ident.evolve_user,
+        lambda state: ident.decide_user(state, command),
+    )
+    if admin:
+        ensure_group(store, caller, ident.ADMIN_GROUP, "Administrators: may do everything")
+        add_member(store, caller, ident.ADMIN_GROUP, username)
+
+
+def ensure_group(store: EventStore, caller: Caller, name: str, description: str) -> None:
+    """Create the group unless it exists."""
+    _require_admin(caller, "create groups")
+
+    def decide(state: ident.Group) -> list[Event]:
+        if state.exists:
+            return []
+        return ident.decide_group(state, ident.CreateGroup(name, description))
+
+    execute(store, caller, ident.group_stream(name), ident.Group(), ident.evolve_group, decide)
+
+
+def create_group(store: EventStore, caller: Caller, name: str, description: str) -> None:
+    """Create a group (an error if it exists)."""
+    _require_admin(caller, "create groups")
+    command = ident.CreateGroup(name, description)
+    execute(
+        store,
+        caller,
+        ident.group_stream(name),
+        ident.Group(),
+        ident.evolve_group,
+        lambda state: ident.decide_group(state, command),
+    )
+
+
+def add_member(store: EventStore, caller: Caller, group: str, username: str) -> None:
+    """Put a user in a group."""
+    _require_admin(caller, "change groups")
+    with reading(store) as connection:
+        exists = user_exists(connection, username)
+    command = ident.AddMember(username, exists)
+    execute(
+        store,
+        caller,
+        ident.group_stream(group),
+        ident.Group(),
+        ident.evolve_group,
+        lambda state: ident.decide_group(state, command),
+    )
+
+
+def remove_member(store: EventStore, caller: Caller, group: str, username: str) -> None:
+    """Take a user out of a group."""
+    _require_admin(caller, "change groups")
+    command = ident.RemoveMember(username)
+    execute(
+        store,
+        caller,
+        ident.group_stream(group),
+        ident.Group(),
+        ident.evolve_group,
+        lambda state: ident.decide_group(state, command),
+    )
+
+
+def issue_token(
+    store: EventStore, caller: Caller, username: str, label: str, expires_at: datetime | None
+) -> IssuedSecret:
+    """A new bearer token for a user."""
+    _require_admin(caller, "issue tokens")
+    credential_id, token, secret_hash = _new_secret()
+    command = ident.IssueToken(credential_id, secret_hash, label, expires_at)
+    execute(
+        store,
+        caller,
+        ident.user_stream(username),
+        ident.User(),
+        ident.evolve_user,
+        lambda state: ident.decide_user(state, command),
+    )
+    return IssuedSecret(credential_id, token)
+
+
+def revoke_credential(store: EventStore, caller: Caller, credential_id: str) -> None:
+    """Revoke a user's token or a beamline's API key by its id."""
+    _require_admin(caller, "revoke credentials")
+    with reading(store) as connection:
+        found = credential_subject(connection, credential_id)
+    if found is None:
+        raise NotFound(f"no token or API key {credential_id!r}")
+    kind, subject = found
+    if kind == "api_key":
+        key_command = inst.RevokeApiKey(credential_id)
+        execute(
+            store,
+            caller,
+            inst.instrument_stream(subject),
+            inst.Instrument(),
+            inst.evolve_instrument,
+            lambda state: inst.decide_instrument(state, key_command),
+        )
+        return
+    token_command = ident.RevokeToken(credential_id)
+    execute(
+        store,
+        caller,
+        ident.user_stream(subject),
+        ident.User(),
+        ident.evolve_user,
+        lambda state: ident.decide_user(state, token_command),
+    )
+
+
+def run_instrument_command(
+    store: EventStore, caller: Caller, name: str, command: inst.InstrumentCommand
+) -> None:
+    """Register a beamline or change its scientists (admins only)."""
+    _require_admin(caller, "change instruments")
+    execute(
+        store,
+        caller,
+        inst.instrument_stream(name),
+        inst.Instrument(),
+        inst.evolve_instrument,
+        lambda state: inst.decide_instrument(state, command),
+    )
+
+
+def add_scientist(store: EventStore, caller: Caller, instrument: str, username: str) -> None:
+    """Make a user one of the beamline's scientists."""
+    with reading(store) as connection:
+        exists = user_exists(connection, username)
+    run_instrument_command(store, caller, instrument, inst.AddScientist(username, exists))
+
+
+def issue_api_key(
+    store: EventStore, caller: Caller, instrument: str, label: str, expires_at: datetime | None
+) -> IssuedSecret:
+    """A new API key for a beamline's control system (admins and its scientists)."""
+    require(
+        can_create_investigation(caller.principal, instrument),
+        caller.principal,
+        f"issue API keys for {instrument}",
+    )
+    credential_id, token, secret_hash = _new_secret()
+    command = inst.IssueApiKey(credential_id, secret_hash, label, expires_at)
+    execute(
+        store,
+        caller,
+        inst.instrument_stream(instrument),
+        inst.Instrument(),
+        inst.evolve_instrument,
+        lambda state: inst.decide_instrument(state, command),
+    )
+    return IssuedSecret(credential_id, token)

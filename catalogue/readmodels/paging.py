@@ -1,0 +1,127 @@
+"""Keyset (cursor) paging: stable under concurrent inserts, no OFFSET scans."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import Column, ColumnElement, Connection, Select, func, literal, select, tuple_
+
+from catalogue.errors import InvalidQuery
+from catalogue.schema import UTCDateTime
+
+DEFAULT_LIMIT = 100
+MAX_LIMIT = 1000
+#: Filtered totals are counted up to this many rows, then reported as a lower bound.
+COUNT_CAP = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """One page of a listing: its rows, the cursor of the next page, and the total."""
+
+    items: list[dict[str, Any]]
+    next_cursor: str | None
+    total: int
+    #: False when the total was counted only up to COUNT_CAP.
+    total_exact: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Ordering:
+    """A listing's order: key columns (the last one unique), all ascending or all descending."""
+
+    name: str
+    columns: Sequence[Column[Any]]
+    descending: bool = False
+
+    def order_by(self) -> list[ColumnElement[Any]]:
+        """ORDER BY terms."""
+        return [c.desc() if self.descending else c.asc() for c in self.columns]
+
+    def after(self, values: Sequence[Any]) -> ColumnElement[bool]:
+        """Rows strictly after the cursor's key, in this order.
+
+        A row-value comparison: PostgreSQL turns it into one index range condition, so a
+        deep page costs what the first page does (key columns are NOT NULL).
+        """
+        key = tuple_(*self.columns)
+        bound = tuple_(*(literal(v, c.type) for c, v in zip(self.columns, values, strict=True)))
+        return key < bound if self.descending else key > bound
+
+
+def encode_cursor(ordering: Ordering, row: Any) -> str:
+    """An opaque cursor naming the ordering and the last row's key."""
+    values = [_to_json(getattr(row, c.name)) for c in ordering.columns]
+    document = json.dumps([ordering.name, values], separators=(",", ":"))
+    return base64.urlsafe_b64encode(document.encode()).decode().rstrip("=")
+
+
+def decode_cursor(ordering: Ordering, cursor: str) -> list[Any]:
+    """The key a cursor carries; a cursor of another listing or order is refused."""
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        name, values = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
+        if name != ordering.name or len(values) != len(ordering.columns):
+            raise ValueError(name)
+        return [
+            _from_json(column, value)
+            for column, value in zip(ordering.columns, values, strict=True)
+        ]
+    except (ValueError, TypeError, binascii.Error, UnicodeError, json.JSONDecodeError):
+        raise InvalidQuery(
+            "cursor is not one this listing issued (pass next_cursor back unchanged, "
+            "with the same sort)",
+            "cursor",
+        ) from None
+
+
+def _to_json(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, UUID):
+        return str(value)
+    return value
+
+
+def _from_json(column: Column[Any], value: Any) -> Any:
+    if isinstance(column.type, UTCDateTime):
+        parsed = datetime.fromisoformat(value)
+        if parsed.tzinfo is None:
+            raise ValueError("naive time in cursor")
+        return parsed
+    if column.type.python_type is UUID:
+        return UUID(value)
+    if not isinstance(value, str | int | float):
+        raise TypeError(value)
+    return value
+
+
+def fetch_page(
+    connection: Connection,
+    query: Select[Any],
+    ordering: Ordering,
+    cursor: str | None,
+    limit: int,
+) -> tuple[list[Any], str | None]:
+    """The rows of one page and the next page's cursor (None on the last page)."""
+    if cursor is not None:
+        query = query.where(ordering.after(decode_cursor(ordering, cursor)))
+    rows = list(connection.execute(query.order_by(*ordering.order_by()).limit(limit + 1)))
+    if len(rows) <= limit:
+        return rows, None
+    rows = rows[:limit]
+    return rows, encode_cursor(ordering, rows[-1])
+
+
+def capped_count(connection: Connection, query: Select[Any]) -> tuple[int, bool]:
+    """How many rows a filtered listing has, counted up to COUNT_CAP (and whether exactly)."""
+    limited = query.limit(COUNT_CAP + 1).subquery()
+    count = connection.execute(select(func.count()).select_from(limited)).scalar_one()
+    return min(count, COUNT_CAP), count <= COUNT_CAP
