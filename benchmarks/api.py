@@ -1,0 +1,1354 @@
+"""Data-portal API read latency (issue 3) on a catalogue of 1,000,000 datasets (PostgreSQL).
+
+The catalogue (full scale): 40 beamlines, 1,000 investigations, 1,000,000 datasets (one
+investigation holds 100,000 of them), 20 parameters per dataset, about 10,000,000 datafiles
+(one dataset of the big investigation holds 10,000). It is loaded once, through the real
+write path (deciders -> events -> `EventStore.append` with the inline projections), into a
+persistent database that later runs reuse: `catalogue_bench_api` (`--quick`: a small
+`catalogue_bench_api_quick`). `--reload` drops and loads it again; an interrupted load
+resumes where it stopped (appends are atomic and the data is generated deterministically).
+
+Then the service runs with 2 workers (`catalogue serve`), and client processes time:
+the first page and a deep cursor page of the big investigation's datasets, one dataset
+with its parameters, the first page of the 10,000-file dataset's files, and a dataset's
+history. Target: p95 <= 20 ms for each.
+
+Usage: python benchmarks/api.py [--quick] [--reload] [--load-only] [--record]
+       [--requests N] [--clients N] [--batch N]
+
+PostgreSQL: CATALOGUE_TEST_DATABASE_URL (default postgresql://postgres@127.0.0.1:5432/postgres)
+names the server.
+"""
+
+from __future__ import annotations
+
+import argparse
+import bisect
+import contextlib
+import json
+import multiprocessing
+import os
+import platform
+import queue
+import random
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from types import FrameType
+from typing import Any
+from urllib.parse import urlencode
+from uuid import UUID
+
+import httpx
+import psycopg
+from psycopg import sql
+from sqlalchemy import Engine, func, select
+from sqlalchemy.engine import URL, make_url
+
+from catalogue.domain.datasets import (
+    CloseDataset,
+    CreateDataset,
+    Datafile,
+    Dataset,
+    RawParameter,
+    RegisterFiles,
+    ScanType,
+    dataset_id_for,
+    dataset_stream,
+    decide_dataset,
+    evolve_dataset,
+)
+from catalogue.domain.identity import AddUser, User, decide_user, user_stream
+from catalogue.domain.instruments import (
+    Instrument,
+    RegisterInstrument,
+    decide_instrument,
+    instrument_stream,
+)
+from catalogue.domain.investigations import (
+    AddParticipant,
+    CreateInvestigation,
+    Investigation,
+    Role,
+    decide_investigation,
+    default_visit_id,
+    evolve_investigation,
+    investigation_id_for,
+    investigation_stream,
+)
+from catalogue.domain.parameters import ParameterType, builtin_vocabulary
+from catalogue.events import NO_STREAM, Event, Metadata, StreamAppend
+from catalogue.revisions import upgrade
+from catalogue.schema import stream_summaries, users
+from catalogue.services import Services, build_services
+from catalogue.settings import Settings
+
+DEFAULT_PG_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS_FILE = Path(__file__).with_name("RESULTS.md")
+SECTION = "## Data-portal API (issue 3)"
+METADATA = Metadata(actor="bench-loader", source="benchmarks/api.py")
+USERNAME = "bench"
+MARKER_KEY = "catalogue_bench_api"
+TARGET_P95_MS = 20.0
+PAGE = 100
+VOCABULARY: dict[str, ParameterType] = dict(builtin_vocabulary())
+EPOCH = datetime(2022, 9, 1, 8, 0, tzinfo=UTC)
+EMBARGO = timedelta(days=3 * 365)
+
+
+# -- scale ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Scale:
+    """How big the catalogue is."""
+
+    name: str
+    database: str
+    beamlines: int
+    investigations: int
+    datasets: int
+    big_datasets: int  # datasets of the big investigation
+    big_files: int  # files of the one big dataset
+    deep_page: int  # cursor hops to the deep page
+    requests: int  # timed requests per endpoint
+    warmup: int  # untimed requests per endpoint first
+
+    @property
+    def big_investigation(self) -> int:
+        """Index of the investigation that holds `big_datasets`."""
+        return self.investigations // 2
+
+
+FULL = Scale(
+    "full",
+    "catalogue_bench_api",
+    beamlines=40,
+    investigations=1_000,
+    datasets=1_000_000,
+    big_datasets=100_000,
+    big_files=10_000,
+    deep_page=500,
+    requests=2_000,
+    warmup=100,
+)
+QUICK = Scale(
+    "quick",
+    "catalogue_bench_api_quick",
+    beamlines=10,
+    investigations=20,
+    datasets=10_000,
+    big_datasets=2_000,
+    big_files=2_000,
+    deep_page=10,
+    requests=200,
+    warmup=20,
+)
+#: Index, within the big investigation, of the dataset with `big_files` files.
+BIG_FILES_INDEX = 1_000
+#: Datasets per sample, and the other datasets' file counts: 5..15, 10 on average.
+SCANS_PER_SAMPLE = 50
+FILES_CYCLE = 11
+FILES_MIN = 5
+
+
+# -- what the facility looks like ---------------------------------------------------------------
+
+# (name, family); a family decides the technique, the proposal prefix and the parameters.
+BEAMLINES: tuple[tuple[str, str], ...] = (
+    ("ID23-1", "MX"), ("ID19", "TOMO"), ("BM29", "SAXS"), ("ID24", "XAS"),
+    ("ID23-2", "MX"), ("BM05", "TOMO"), ("ID02", "SAXS"), ("BM23", "XAS"),
+    ("ID30A-1", "MX"), ("ID16A", "TOMO"), ("ID13", "SAXS"), ("ID21", "XAS"),
+    ("ID30A-3", "MX"), ("ID16B", "TOMO"), ("ID09", "SAXS"), ("ID26", "XAS"),
+    ("ID30B", "MX"), ("BM18", "TOMO"), ("BM26", "SAXS"), ("BM08", "XAS"),
+    ("BM07", "MX"), ("ID11", "TOMO"), ("ID10", "SAXS"), ("BM16", "XAS"),
+    ("ID29", "MX"), ("ID15A", "TOMO"), ("ID20", "XAS"), ("ID12", "XAS"),
+    ("BM30", "MX"), ("ID17", "TOMO"), ("ID22", "XAS"), ("ID31", "XAS"),
+    ("ID30A-2", "MX"), ("ID01", "XAS"), ("ID03", "XAS"), ("ID06", "XAS"),
+    ("BM14", "MX"), ("ID15B", "XAS"), ("ID18", "XAS"), ("ID27", "XAS"),
+)  # fmt: skip
+PROPOSAL_PREFIX = {"MX": "MX", "TOMO": "ES", "SAXS": "LS", "XAS": "HC"}
+TECHNIQUE = {"MX": "MX", "TOMO": "TOMO", "SAXS": "BIOSAXS", "XAS": "XAS"}
+SCAN_TYPE = {"MX": "datacollection", "TOMO": "tomo:fullturn", "SAXS": "sample", "XAS": "exafs"}
+DETECTOR = {"MX": "eiger2_9m", "TOMO": "pco_edge", "SAXS": "pilatus2m", "XAS": "xspress3"}
+FILL_MODES = ("7/8+1", "uniform", "16-bunch", "4-bunch")
+# Twenty parameters per dataset: eleven every dataset has, nine of its technique.
+COMMON_PARAMETERS = (
+    "definition", "scanType", "scanNumber", "startDate", "endDate", "Sample_name",
+    "InstrumentSource_current", "InstrumentSource_mode", "InstrumentMonochromator_energy",
+    "InstrumentInsertionDevice_gap", "InstrumentDetector01_name",
+)  # fmt: skip
+FAMILY_PARAMETERS = {
+    "MX": (
+        "MX_exposureTime", "MX_oscillationStart", "MX_oscillationRange", "MX_numberOfImages",
+        "MX_resolution", "MX_transmission", "MX_flux", "MX_detectorDistance", "MX_template",
+    ),
+    "TOMO": (
+        "TOMO_exposureTime", "TOMO_pixelSize", "TOMO_scanRange", "TOMO_start_angle",
+        "TOMO_projN", "TOMO_refN", "TOMO_darkN", "TOMO_detectorDistance", "TOMO_ZStart",
+    ),
+    "SAXS": (
+        "SAXS_code", "SAXS_comments", "SAXS_concentration", "SAXS_storage_temperature",
+        "SAXS_exposure_temperature", "SAXS_column_type", "SAXS_maskFile",
+        "InstrumentMonochromator_wavelength", "Sample_environment",
+    ),
+    "XAS": (
+        "technique", "Sample_description", "Sample_environment", "SamplePositioners_name",
+        "SamplePositioners_value", "InstrumentMonochromatorCrystal_type",
+        "InstrumentMonochromator_wavelength", "InstrumentDetector02_name", "Workflow_name",
+    ),
+}  # fmt: skip
+PARAMETERS_PER_DATASET = len(COMMON_PARAMETERS) + 9
+
+
+def _uniform(low: float, high: float, digits: int = 4) -> Callable[[random.Random], float]:
+    return lambda rng: round(rng.uniform(low, high), digits)
+
+
+def _integer(low: int, high: int) -> Callable[[random.Random], int]:
+    return lambda rng: rng.randint(low, high)
+
+
+# Numeric values, drawn in the parameter type's own unit.
+NUMBERS: dict[str, Callable[[random.Random], float | int]] = {
+    "InstrumentSource_current": _uniform(180.0, 200.0, 2),
+    "InstrumentMonochromator_energy": _uniform(6.0, 20.0),
+    "InstrumentMonochromator_wavelength": _uniform(0.6, 2.0),
+    "InstrumentInsertionDevice_gap": _uniform(11.0, 30.0, 3),
+    "MX_exposureTime": _uniform(0.002, 0.1),
+    "MX_oscillationStart": _uniform(0.0, 360.0, 2),
+    "MX_oscillationRange": _uniform(0.05, 0.2, 3),
+    "MX_numberOfImages": _integer(100, 3600),
+    "MX_resolution": _uniform(1.0, 3.5, 3),
+    "MX_transmission": _uniform(1.0, 100.0, 2),
+    "MX_flux": _uniform(1e11, 5e12, -9),
+    "MX_detectorDistance": _uniform(120.0, 600.0, 2),
+    "TOMO_exposureTime": _uniform(0.01, 0.5),
+    "TOMO_pixelSize": _uniform(0.1, 6.5, 3),
+    "TOMO_scanRange": lambda rng: rng.choice((180.0, 360.0)),
+    "TOMO_start_angle": _uniform(0.0, 10.0, 2),
+    "TOMO_projN": _integer(1000, 6000),
+    "TOMO_refN": _integer(20, 50),
+    "TOMO_darkN": _integer(10, 30),
+    "TOMO_detectorDistance": _uniform(10.0, 1000.0, 1),
+    "TOMO_ZStart": _uniform(-20.0, 20.0, 3),
+    "SAXS_concentration": _uniform(0.5, 10.0, 2),
+    "SAXS_storage_temperature": _uniform(4.0, 20.0, 1),
+    "SAXS_exposure_temperature": _uniform(4.0, 37.0, 1),
+}
+TEXTS: dict[str, Callable[[random.Random], str]] = {
+    "InstrumentSource_mode": lambda rng: rng.choice(FILL_MODES),
+    "SAXS_code": lambda rng: f"BSA{rng.randint(1, 99):02d}",
+    "SAXS_comments": lambda rng: rng.choice(("buffer matched", "dialysed overnight", "fresh")),
+    "SAXS_column_type": lambda rng: rng.choice(("Superdex 200", "Superose 6", "none")),
+    "SAXS_maskFile": lambda rng: "/data/id02/masks/pilatus2m_mask.edf",
+    "Sample_environment": lambda rng: rng.choice(("cryostream", "furnace", "capillary")),
+    "Sample_description": lambda rng: rng.choice(("powder", "single crystal", "thin film")),
+    "SamplePositioners_name": lambda rng: "samx samy samz",
+    "SamplePositioners_value": lambda rng: " ".join(f"{rng.uniform(-5, 5):.3f}" for _ in "xyz"),
+    "InstrumentMonochromatorCrystal_type": lambda rng: rng.choice(("Si111", "Si311")),
+    "InstrumentDetector02_name": lambda rng: "i0_diode",
+    "Workflow_name": lambda rng: "xas_acquisition",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class InvestigationPlan:
+    """One investigation of the generated catalogue."""
+
+    index: int
+    beamline: str
+    family: str
+    proposal: str
+    visit_id: str
+    investigation_id: UUID
+    start: datetime
+    end: datetime
+    datasets: int  # how many
+    first: int  # global index of its first dataset
+
+
+class CataloguePlan:
+    """The whole generated catalogue, computed (not stored) from the scale: deterministic."""
+
+    def __init__(self, scale: Scale) -> None:
+        self.scale = scale
+        self.beamlines = BEAMLINES[: scale.beamlines]
+        counts = _dataset_counts(scale)
+        self.investigations: list[InvestigationPlan] = []
+        first = 0
+        for index, count in enumerate(counts):
+            big = index == scale.big_investigation
+            beamline, family = self.beamlines[0] if big else self.beamlines[index % scale.beamlines]
+            # Investigations follow each other over about four years; the big one is long.
+            start = EPOCH + timedelta(hours=int(index * 35.0 * 1000 / scale.investigations))
+            days = 60 if big else 1 + index % 4
+            proposal = f"{PROPOSAL_PREFIX[family]}-{1000 + index}"
+            visit_id = default_visit_id(beamline, start)
+            self.investigations.append(
+                InvestigationPlan(
+                    index,
+                    beamline,
+                    family,
+                    proposal,
+                    visit_id,
+                    investigation_id_for(proposal, visit_id),
+                    start,
+                    start + timedelta(days=days),
+                    count,
+                    first,
+                )
+            )
+            first += count
+        self._firsts = [plan.first for plan in self.investigations]
+        self.big = self.investigations[scale.big_investigation]
+
+    def locate(self, index: int) -> tuple[InvestigationPlan, int]:
+        """The investigation of global dataset `index`, and the dataset's rank within it."""
+        plan = self.investigations[bisect.bisect_right(self._firsts, index) - 1]
+        return plan, index - plan.first
+
+    def dataset_name(self, rank: int) -> tuple[str, str, int]:
+        """(dataset name, sample name, scan number) of the dataset at `rank`."""
+        sample = f"sample{rank // SCANS_PER_SAMPLE + 1:04d}"
+        scan = rank % SCANS_PER_SAMPLE + 1
+        return f"{sample}_{scan:04d}", sample, scan
+
+    def dataset_id(self, plan: InvestigationPlan, rank: int) -> UUID:
+        """The id a dataset gets (derived from its investigation and name)."""
+        return dataset_id_for(plan.investigation_id, self.dataset_name(rank)[0])
+
+    def dataset_times(self, plan: InvestigationPlan, rank: int) -> tuple[datetime, datetime]:
+        """Start and end: scans spread evenly over the investigation, in rank order."""
+        spacing = (plan.end - plan.start) / plan.datasets
+        start = plan.start + spacing * rank
+        return start, start + spacing * 0.8
+
+    def file_count(self, plan: InvestigationPlan, rank: int) -> int:
+        """Files of one dataset: 5 to 15 (10 on average), or the big dataset's."""
+        if plan is self.big and rank == BIG_FILES_INDEX:
+            return self.scale.big_files
+        return FILES_MIN + (plan.first + rank) % FILES_CYCLE
+
+
+def _dataset_counts(scale: Scale) -> list[int]:
+    """Datasets per investigation: the big one, the rest spread unevenly (0.3x to 1.7x)."""
+    others = scale.investigations - 1
+    weights = [0.3 + 1.4 * ((i * 7919) % 1000) / 1000 for i in range(others)]
+    total_weight = sum(weights)
+    remaining = scale.datasets - scale.big_datasets
+    counts, cumulative, assigned = [], 0.0, 0
+    for weight in weights:
+        cumulative += weight
+        upto = round(remaining * cumulative / total_weight)
+        counts.append(upto - assigned)
+        assigned = upto
+    counts.insert(scale.big_investigation, scale.big_datasets)
+    return counts
+
+
+# -- commands through the deciders -----------------------------------------------------------
+
+
+def instrument_events(name: str, family: str) -> list[Event]:
+    """A beamline registered through its decider."""
+    return decide_instrument(
+        Instrument(),
+        RegisterInstrument(
+            name=name,
+            full_name=f"{name} {TECHNIQUE[family]} beamline",
+            description=f"ESRF beamline {name} ({TECHNIQUE[family]})",
+        ),
+    )
+
+
+def user_events() -> list[Event]:
+    """The benchmark's user."""
+    return decide_user(
+        User(), AddUser(username=USERNAME, full_name="Bench", email="bench@example.org")
+    )
+
+
+def investigation_events(plan: InvestigationPlan, with_bench: bool) -> list[Event]:
+    """An investigation created through its decider, `bench` as its PI if asked."""
+    created = decide_investigation(
+        Investigation(),
+        CreateInvestigation(
+            proposal=plan.proposal,
+            instrument=plan.beamline,
+            instrument_exists=True,
+            title=f"{TECHNIQUE[plan.family]} study {plan.index} on {plan.beamline}",
+            start=plan.start,
+            end=plan.end,
+            embargo=EMBARGO,
+            visit_id=plan.visit_id,
+            summary="Generated by benchmarks/api.py.",
+        ),
+    )
+    if not with_bench:
+        return created
+    state = evolve_investigation(Investigation(), created[0])
+    added = decide_investigation(
+        state, AddParticipant(USERNAME, Role.PRINCIPAL_INVESTIGATOR, user_exists=True)
+    )
+    return created + added
+
+
+def dataset_parameters(
+    rng: random.Random, family: str, name: str, sample: str, scan: int, times: tuple[datetime, ...]
+) -> tuple[RawParameter, ...]:
+    """Twenty parameters with ESRF names; numbers carry the vocabulary's unit."""
+    raw: list[RawParameter] = []
+    for parameter in (*COMMON_PARAMETERS, *FAMILY_PARAMETERS[family]):
+        kind = VOCABULARY[parameter]
+        value: str | float | int | datetime
+        if parameter in NUMBERS:
+            value = NUMBERS[parameter](rng)
+        elif parameter in TEXTS:
+            value = TEXTS[parameter](rng)
+        elif parameter == "definition":
+            value = TECHNIQUE[family]
+        elif parameter == "technique":
+            value = "EXAFS"
+        elif parameter == "scanType":
+            value = SCAN_TYPE[family]
+        elif parameter == "scanNumber":
+            value = scan
+        elif parameter == "startDate":
+            value = times[0]
+        elif parameter == "endDate":
+            value = times[1]
+        elif parameter == "Sample_name":
+            value = sample
+        elif parameter == "InstrumentDetector01_name":
+            value = DETECTOR[family]
+        elif parameter == "MX_template":
+            value = f"{name}_%05d.h5"
+        else:
+            raise AssertionError(f"no generator for parameter {parameter}")
+        raw.append(RawParameter(parameter, value, kind.unit))
+    return tuple(raw)
+
+
+def dataset_events(catalogue: CataloguePlan, index: int) -> tuple[str, list[Event], int]:
+    """(stream, events, files) of global dataset `index`: created, files, closed."""
+    plan, rank = catalogue.locate(index)
+    name, sample, scan = catalogue.dataset_name(rank)
+    start, end = catalogue.dataset_times(plan, rank)
+    rng = random.Random(index)
+    day = f"{plan.start:%Y%m%d}"
+    location = (
+        f"/data/visitor/{plan.proposal.lower()}/{plan.beamline.lower()}/{day}"
+        f"/RAW_DATA/{sample}/{name}"
+    )
+    created = decide_dataset(
+        Dataset(),
+        CreateDataset(
+            investigation_id=plan.investigation_id,
+            name=name,
+            location=location,
+            start=start,
+            vocabulary=VOCABULARY,
+            collection=sample,
+            techniques=(TECHNIQUE[plan.family],),
+            scan_type=ScanType.CONTINUOUS if plan.family != "XAS" else ScanType.STEP_BY_STEP,
+            parameters=dataset_parameters(rng, plan.family, name, sample, scan, (start, end)),
+        ),
+    )
+    state = evolve_dataset(Dataset(), created[0])
+    count = catalogue.file_count(plan, rank)
+    detector = DETECTOR[plan.family]
+    files = [Datafile(path=f"{location}/{name}.h5", size=rng.randint(20_000, 2_000_000))]
+    files += [
+        Datafile(
+            path=f"{location}/scan{scan:04d}/{detector}_{k:05d}.h5",
+            size=rng.randint(10_000_000, 4_000_000_000),
+            checksum=f"adler32:{rng.getrandbits(32):08x}",
+            format="hdf5",
+        )
+        for k in range(count - 1)
+    ]
+    registered = decide_dataset(state, RegisterFiles(files=tuple(files)))
+    state = evolve_dataset(state, registered[0])
+    closed = decide_dataset(state, CloseDataset(end=end, vocabulary=VOCABULARY))
+    return dataset_stream(state.dataset_id or UUID(int=0)), created + registered + closed, count
+
+
+# -- the database -------------------------------------------------------------------------------
+
+
+class Server:
+    """The PostgreSQL server, through an autocommit admin connection."""
+
+    def __init__(self, url: URL) -> None:
+        self.url = url.set(drivername="postgresql")
+
+    def admin(self) -> psycopg.Connection[Any]:
+        """An autocommit connection to the server's maintenance database."""
+        return psycopg.connect(
+            self.url.render_as_string(hide_password=False), autocommit=True, connect_timeout=5
+        )
+
+    def database_url(self, name: str) -> str:
+        """The URL of database `name` on this server."""
+        return self.url.set(database=name).render_as_string(hide_password=False)
+
+    def exists(self, name: str) -> bool:
+        """Whether database `name` exists."""
+        with self.admin() as connection:
+            row = connection.execute(
+                "SELECT 1 FROM pg_database WHERE datname = %s", (name,)
+            ).fetchone()
+        return row is not None
+
+    def create(self, name: str) -> None:
+        """Create database `name`."""
+        with self.admin() as connection:
+            connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+
+    def drop(self, name: str) -> None:
+        """Drop database `name`, disconnecting its sessions."""
+        with self.admin() as connection:
+            connection.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )
+
+    def marker(self, name: str) -> dict[str, Any] | None:
+        """The load record kept as the database's comment, if any."""
+        with self.admin() as connection:
+            row = connection.execute(
+                "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = %s",
+                (name,),
+            ).fetchone()
+        if row is None or not row[0]:
+            return None
+        with contextlib.suppress(ValueError):
+            document = json.loads(row[0])
+            if isinstance(document, dict) and isinstance(document.get(MARKER_KEY), dict):
+                return dict(document[MARKER_KEY])
+        return None
+
+    def set_marker(self, name: str, record: dict[str, Any]) -> None:
+        """Keep the load record as the database's comment."""
+        text = json.dumps({MARKER_KEY: record}, separators=(",", ":"))
+        with self.admin() as connection:
+            connection.execute(
+                sql.SQL("COMMENT ON DATABASE {} IS {}").format(
+                    sql.Identifier(name), sql.Literal(text)
+                )
+            )
+
+    def version(self) -> str:
+        """The server's version string."""
+        with self.admin() as connection:
+            row = connection.execute("SHOW server_version").fetchone()
+        return str(row[0]) if row else "?"
+
+    def vacuum_analyze(self, name: str) -> None:
+        """VACUUM (ANALYZE) the database: planner statistics and visibility map, as
+        autovacuum would leave them on a long-running server."""
+        url = self.url.set(database=name).render_as_string(hide_password=False)
+        with psycopg.connect(url, autocommit=True) as connection:
+            connection.execute("VACUUM (ANALYZE)")
+
+    def sizes(self, name: str) -> dict[str, int]:
+        """Bytes of the database and of its largest tables (with their indexes)."""
+        url = self.url.set(database=name).render_as_string(hide_password=False)
+        with psycopg.connect(url, autocommit=True) as connection:
+            rows = connection.execute(
+                "SELECT relname, pg_total_relation_size(oid) FROM pg_class "
+                "WHERE relkind = 'r' AND relnamespace = 'public'::regnamespace "
+                "ORDER BY 2 DESC LIMIT 6"
+            ).fetchall()
+            total = connection.execute("SELECT pg_database_size(current_database())").fetchone()
+        return {"database": int(total[0]) if total else 0} | {str(r[0]): int(r[1]) for r in rows}
+
+
+def category_counts(engine: Engine) -> dict[str, int]:
+    """Streams per category, from the stream summaries."""
+    query = select(stream_summaries.c.category, func.count()).group_by(stream_summaries.c.category)
+    with engine.connect() as connection:
+        return {str(category): int(n) for category, n in connection.execute(query)}
+
+
+def existing_streams(engine: Engine, streams: Sequence[str]) -> set[str]:
+    """Which of `streams` exist."""
+    query = select(stream_summaries.c.stream).where(stream_summaries.c.stream.in_(streams))
+    with engine.connect() as connection:
+        return set(connection.execute(query).scalars())
+
+
+# -- the load -----------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class LoadStats:
+    """What one load session wrote, and how long it took."""
+
+    datasets: int = 0
+    events: int = 0
+    files: int = 0
+    parameters: int = 0
+    rows: int = 0  # events plus read-model rows
+    appends: int = 0
+    decide_seconds: float = 0.0  # building events with the deciders
+    append_seconds: float = 0.0  # EventStore.append (encoding, SQL, inline projections)
+    seconds: float = 0.0  # the whole session, setup streams included
+    vacuum_seconds: float = 0.0
+    resumed_from: int = 0
+    batch: int = 0
+    slowest_append: float = 0.0
+
+    def rates(self) -> str:
+        """Datasets, events and rows per second over the session's wall time."""
+        seconds = max(self.seconds, 1e-9)
+        return (
+            f"{self.datasets / seconds:,.0f} datasets/s, {self.events / seconds:,.0f} events/s, "
+            f"{self.rows / seconds:,.0f} rows/s"
+        )
+
+
+class Progress:
+    """A rich progress bar on a terminal, a log line every 30 s otherwise."""
+
+    def __init__(self, total: int, done: int, label: str) -> None:
+        self.total, self.done, self.label = total, done, label
+        self.started = time.perf_counter()
+        self.first = done
+        self.last_log = self.started
+        self.bar: Any = None
+        if sys.stdout.isatty():
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                TaskProgressColumn,
+                TimeElapsedColumn,
+                TimeRemainingColumn,
+            )
+            from rich.progress import Progress as RichProgress
+
+            self.bar = RichProgress(
+                "[progress.description]{task.description}",
+                BarColumn(),
+                MofNCompleteColumn(),
+                TaskProgressColumn(),
+                TimeElapsedColumn(),
+                TimeRemainingColumn(),
+            )
+            self.bar.start()
+            self.task = self.bar.add_task(label, total=total, completed=done)
+
+    def advance(self, count: int, extra: str = "") -> None:
+        """Count `count` more done."""
+        self.done += count
+        now = time.perf_counter()
+        if self.bar is not None:
+            self.bar.update(self.task, completed=self.done)
+        elif now - self.last_log >= 30 or self.done >= self.total:
+            self.last_log = now
+            elapsed = now - self.started
+            rate = (self.done - self.first) / max(elapsed, 1e-9)
+            eta = (self.total - self.done) / rate if rate else float("inf")
+            log(
+                f"{self.label}: {self.done:,}/{self.total:,} ({100 * self.done / self.total:.1f} %)"
+                f", {rate:,.0f}/s, elapsed {elapsed / 60:.1f} min, ETA {eta / 60:.1f} min"
+                + (f"; {extra}" if extra else "")
+            )
+
+    def close(self) -> None:
+        """Stop the bar."""
+        if self.bar is not None:
+            self.bar.stop()
+
+
+def log(message: str) -> None:
+    """One timestamped line on stdout."""
+    print(f"{datetime.now(UTC):%Y-%m-%d %H:%M:%S} {message}", flush=True)
+
+
+def prepare_database(server: Server, scale: Scale, reload: bool) -> None:
+    """Create (or with `reload`, drop and create) the benchmark database."""
+    if reload and server.exists(scale.database):
+        log(f"dropping {scale.database}")
+        server.drop(scale.database)
+    if not server.exists(scale.database):
+        log(f"creating {scale.database}")
+        server.create(scale.database)
+
+
+def load(server: Server, scale: Scale, batch: int, reload: bool) -> dict[str, Any]:
+    """Load the catalogue unless it is loaded already; the load record either way."""
+    prepare_database(server, scale, reload)
+    url = server.database_url(scale.database)
+    services = build_services(Settings(database_url=url))
+    try:
+        upgrade(services.engine)
+        catalogue = CataloguePlan(scale)
+        record = server.marker(scale.database)
+        counts = category_counts(services.engine)
+        if record is not None and record.get("complete") and loaded_fully(scale, counts):
+            log(f"{scale.database} is loaded already ({counts}); --reload to load it again")
+            return record
+        stats = load_streams(services, catalogue, batch)
+        counts = category_counts(services.engine)
+        if not loaded_fully(scale, counts):
+            raise SystemExit(f"load incomplete: stream counts {counts}")
+        log("VACUUM (ANALYZE) ...")
+        started = time.perf_counter()
+        server.vacuum_analyze(scale.database)
+        stats.vacuum_seconds = time.perf_counter() - started
+        log(f"VACUUM (ANALYZE) took {stats.vacuum_seconds:,.0f} s")
+    finally:
+        services.close()
+    record = {
+        "complete": True,
+        "scale": scale.name,
+        "loaded_at": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "code": code_revision(),
+        "counts": counts,
+        "sizes": server.sizes(scale.database),
+        "stats": asdict(stats),
+    }
+    server.set_marker(scale.database, record)
+    return record
+
+
+def loaded_fully(scale: Scale, counts: dict[str, int]) -> bool:
+    """Whether every stream of the scale exists."""
+    return (
+        counts.get("instrument", 0) == scale.beamlines
+        and counts.get("investigation", 0) == scale.investigations
+        and counts.get("dataset", 0) == scale.datasets
+        and counts.get("user", 0) >= 1
+    )
+
+
+def load_streams(services: Services, catalogue: CataloguePlan, batch: int) -> LoadStats:
+    """Append whatever streams are missing: beamlines and the user, investigations, datasets."""
+    store, engine, scale = services.store, services.engine, catalogue.scale
+    stats = LoadStats(batch=batch)
+    started = time.perf_counter()
+
+    setup = [
+        StreamAppend(instrument_stream(name), instrument_events(name, family), NO_STREAM)
+        for name, family in catalogue.beamlines
+    ]
+    setup.append(StreamAppend(user_stream(USERNAME), user_events(), NO_STREAM))
+    present = existing_streams(engine, [a.stream for a in setup])
+    setup = [a for a in setup if a.stream not in present]
+    if setup:
+        store.append(setup, METADATA)
+        stats.events += sum(len(a.events) for a in setup)
+        stats.appends += 1
+        log(f"appended {len(setup)} beamline and user streams")
+
+    investigation_appends = [
+        StreamAppend(
+            investigation_stream(plan.investigation_id),
+            investigation_events(plan, plan is catalogue.big),
+            NO_STREAM,
+        )
+        for plan in catalogue.investigations
+    ]
+    present = existing_streams(engine, [a.stream for a in investigation_appends])
+    missing = [a for a in investigation_appends if a.stream not in present]
+    for start in range(0, len(missing), 250):
+        chunk = missing[start : start + 250]
+        store.append(chunk, METADATA)
+        stats.events += sum(len(a.events) for a in chunk)
+        stats.appends += 1
+    if missing:
+        log(f"appended {len(missing)} investigation streams")
+
+    done = category_counts(engine).get("dataset", 0)
+    if done:
+        # Appends are atomic and run in index order, so what exists is a prefix.
+        last, _, _ = dataset_events(catalogue, done - 1)
+        if done > scale.datasets or not existing_streams(engine, [last]):
+            raise SystemExit(
+                f"{scale.database} holds {done:,} datasets that are not this load's first "
+                f"{done:,}: run with --reload"
+            )
+        log(f"resuming after {done:,} datasets")
+    stats.resumed_from = done
+    progress = Progress(scale.datasets, done, "datasets")
+    try:
+        for first in range(done, scale.datasets, batch):
+            t0 = time.perf_counter()
+            appends, files = [], 0
+            for index in range(first, min(first + batch, scale.datasets)):
+                stream, events, count = dataset_events(catalogue, index)
+                appends.append(StreamAppend(stream, events, NO_STREAM))
+                files += count
+            t1 = time.perf_counter()
+            store.append(appends, METADATA)
+            t2 = time.perf_counter()
+            stats.decide_seconds += t1 - t0
+            stats.append_seconds += t2 - t1
+            stats.slowest_append = max(stats.slowest_append, t2 - t1)
+            stats.appends += 1
+            n = len(appends)
+            stats.datasets += n
+            stats.events += 3 * n
+            stats.files += files
+            stats.parameters += PARAMETERS_PER_DATASET * n
+            # Rows: 3 events, a stream summary, the dataset, its technique, its parameters
+            # and its files.
+            stats.rows += n * (3 + 1 + 1 + 1 + PARAMETERS_PER_DATASET) + files
+            progress.advance(
+                n,
+                f"{stats.events / (t2 - started):,.0f} events/s, "
+                f"{stats.rows / (t2 - started):,.0f} rows/s, "
+                f"decide {stats.decide_seconds:,.0f} s / append {stats.append_seconds:,.0f} s",
+            )
+    finally:
+        progress.close()
+        stats.seconds = time.perf_counter() - started
+        log(
+            f"loaded {stats.datasets:,} datasets ({stats.events:,} events, {stats.files:,} files,"
+            f" {stats.rows:,} rows) in {stats.seconds:,.1f} s: {stats.rates()}; deciders "
+            f"{stats.decide_seconds:,.1f} s, appends {stats.append_seconds:,.1f} s "
+            f"(slowest {stats.slowest_append:.2f} s)"
+        )
+    return stats
+
+
+# -- the service and the requests ------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """One timed request kind: the paths it rotates over and how a good answer looks."""
+
+    key: str
+    label: str
+    paths: tuple[str, ...]
+    check: str  # "page" or "dataset"
+    expect_total: int | None = None
+    expect_items: int | None = None
+
+
+@dataclass(slots=True)
+class Measurement:
+    """The timed requests of one endpoint."""
+
+    endpoint: Endpoint
+    latencies: list[float] = field(default_factory=list)  # seconds
+    failures: list[str] = field(default_factory=list)
+    seconds: float = 0.0  # wall time from the first request to the last
+
+    def percentile(self, p: int) -> float:
+        """The p-th percentile latency in ms."""
+        if len(self.latencies) < 2:
+            return self.latencies[0] * 1000 if self.latencies else float("nan")
+        return statistics.quantiles(self.latencies, n=100, method="inclusive")[p - 1] * 1000
+
+    @property
+    def rate(self) -> float:
+        """Requests per second over the wall time."""
+        return (len(self.latencies) + len(self.failures)) / max(self.seconds, 1e-9)
+
+    @property
+    def met(self) -> bool:
+        """p95 within the target and no failure."""
+        return self.percentile(95) <= TARGET_P95_MS and not self.failures
+
+
+def check_answer(endpoint: Endpoint, response: httpx.Response) -> str | None:
+    """Why the answer is wrong, or None when it has the expected status and shape."""
+    if response.status_code != 200:
+        return f"HTTP {response.status_code}: {response.text[:200]}"
+    try:
+        body = response.json()
+    except ValueError:
+        return f"not JSON: {response.text[:200]}"
+    if not isinstance(body, dict):
+        return f"not an object: {str(body)[:200]}"
+    if endpoint.check == "dataset":
+        parameters = body.get("parameters")
+        if not isinstance(parameters, list | dict) or len(parameters) != PARAMETERS_PER_DATASET:
+            return f"expected {PARAMETERS_PER_DATASET} parameters, got {str(parameters)[:200]}"
+        return None
+    items, cursor, total = body.get("items"), body.get("next_cursor"), body.get("total")
+    if not isinstance(items, list) or not isinstance(total, int):
+        return f"not a page (items, next_cursor, total): {str(body)[:200]}"
+    if cursor is not None and not isinstance(cursor, str):
+        return f"next_cursor is not a string: {cursor!r}"
+    if endpoint.expect_total is not None and total != endpoint.expect_total:
+        return f"total {total}, expected {endpoint.expect_total}"
+    if endpoint.expect_items is not None and len(items) != endpoint.expect_items:
+        return f"{len(items)} items, expected {endpoint.expect_items}"
+    return None
+
+
+def client_process(
+    base_url: str,
+    token: str,
+    endpoint: Endpoint,
+    count: int,
+    offset: int,
+    start_at: float,
+    results: multiprocessing.Queue[tuple[list[float], list[str], float, float]],
+) -> None:
+    """One load client: `count` requests in a row on one keep-alive connection."""
+    latencies: list[float] = []
+    failures: list[str] = []
+    paths = endpoint.paths
+    with httpx.Client(
+        base_url=base_url, headers={"Authorization": f"Bearer {token}"}, timeout=60
+    ) as client:
+        client.get(paths[offset % len(paths)])  # open the connection before the start
+        time.sleep(max(0.0, start_at - time.time()))
+        first = time.perf_counter()
+        for i in range(count):
+            path = paths[(offset + i) % len(paths)]
+            t0 = time.perf_counter()
+            try:
+                response = client.get(path)
+            except httpx.HTTPError as error:
+                failures.append(f"{path}: {type(error).__name__}: {error}")
+                continue
+            elapsed = time.perf_counter() - t0
+            problem = check_answer(endpoint, response)
+            if problem is None:
+                latencies.append(elapsed)
+            else:
+                failures.append(f"{path}: {problem}")
+        last = time.perf_counter()
+    # perf_counter is CLOCK_MONOTONIC, shared by the processes of one machine.
+    results.put((latencies, failures, first, last))
+
+
+def run_clients(
+    base_url: str, token: str, endpoint: Endpoint, total: int, clients: int
+) -> Measurement:
+    """`total` requests from `clients` processes at once; latencies and wall time."""
+    context = multiprocessing.get_context("fork")
+    results: multiprocessing.Queue[tuple[list[float], list[str], float, float]] = context.Queue()
+    start_at = time.time() + 0.5 + 0.1 * clients
+    share = [total // clients + (1 if c < total % clients else 0) for c in range(clients)]
+    processes = [
+        context.Process(
+            target=client_process,
+            args=(base_url, token, endpoint, share[c], c * 997, start_at, results),
+        )
+        for c in range(clients)
+    ]
+    for process in processes:
+        process.start()
+    measurement = Measurement(endpoint)
+    firsts, lasts = [], []
+    try:
+        for _ in processes:
+            latencies, failures, first, last = results.get(timeout=3600)
+            measurement.latencies += latencies
+            measurement.failures += failures
+            firsts.append(first)
+            lasts.append(last)
+    except queue.Empty:
+        measurement.failures.append("a client process gave no result within an hour")
+    for process in processes:
+        process.join(timeout=10)
+    if firsts:
+        measurement.seconds = max(lasts) - min(firsts)
+    return measurement
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def catalogue_command(url: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run the `catalogue` CLI of this virtualenv on the benchmark database."""
+    executable = Path(sys.executable).with_name("catalogue")
+    env = {**os.environ, "CATALOGUE_DATABASE_URL": url}
+    return subprocess.run(
+        [str(executable), *args], capture_output=True, text=True, env=env, cwd=ROOT, check=False
+    )
+
+
+def bench_token(url: str, engine: Engine) -> str:
+    """A fresh bearer token for `bench` (the user is added by the CLI if the load did not)."""
+    for group in ("users", "tokens"):
+        if catalogue_command(url, group, "--help").returncode != 0:
+            raise SystemExit(
+                f"the CLI has no `catalogue {group}` command yet: cannot make a token; stopping"
+            )
+    with engine.connect() as connection:
+        known = connection.execute(
+            select(users.c.username).where(users.c.username == USERNAME)
+        ).first()
+    if known is None:
+        added = catalogue_command(
+            url, "users", "add", USERNAME, "--email", "bench@example.org", "--full-name", "Bench"
+        )
+        if added.returncode != 0:
+            raise SystemExit(f"`catalogue users add` failed: {added.stderr.strip()}")
+    created = catalogue_command(url, "tokens", "create", USERNAME)
+    lines = created.stdout.strip().splitlines()
+    if created.returncode != 0 or not lines:
+        raise SystemExit(f"`catalogue tokens create` failed: {created.stderr.strip()}")
+    return lines[-1].strip()
+
+
+@contextlib.contextmanager
+def service(url: str, workers: int) -> Iterator[str]:
+    """`catalogue serve` with `workers` workers on a free port; its base URL once healthy."""
+    port = free_port()
+    executable = Path(sys.executable).with_name("catalogue")
+    env = {
+        **os.environ,
+        "CATALOGUE_DATABASE_URL": url,
+        "CATALOGUE_WORKERS": str(workers),
+        "CATALOGUE_PORT": str(port),
+        "CATALOGUE_HOST": "127.0.0.1",
+        # No access log: it would time the log file, not the API.
+        "CATALOGUE_LOG_LEVEL": "warning",
+    }
+    base_url = f"http://127.0.0.1:{port}"
+    with tempfile.NamedTemporaryFile("w+", prefix="bench-api-serve-", suffix=".log") as output:
+        process = subprocess.Popen(
+            [str(executable), "serve"],
+            env=env,
+            cwd=ROOT,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        try:
+            deadline = time.monotonic() + 90
+            while True:
+                if process.poll() is not None:
+                    output.seek(0)
+                    raise SystemExit(f"`catalogue serve` exited:\n{output.read()[-3000:]}")
+                with contextlib.suppress(httpx.HTTPError):
+                    if httpx.get(f"{base_url}/health", timeout=2).status_code == 200:
+                        break
+                if time.monotonic() > deadline:
+                    output.seek(0)
+                    raise SystemExit(f"no /health after 90 s:\n{output.read()[-3000:]}")
+                time.sleep(0.25)
+            log(f"service up on {base_url} with {workers} workers (pid {process.pid})")
+            yield base_url
+        finally:
+            if process.poll() is None:
+                # The service's own process group (start_new_session): its workers too.
+                os.killpg(process.pid, signal.SIGTERM)
+                try:
+                    process.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    os.killpg(process.pid, signal.SIGKILL)
+                    process.wait()
+
+
+def endpoints(client: httpx.Client, catalogue: CataloguePlan) -> list[Endpoint]:
+    """The five request kinds, the deep cursor found by walking the pages once."""
+    scale, big = catalogue.scale, catalogue.big
+    listing = f"/api/v1/investigations/{big.investigation_id}/datasets"
+    first_page = f"{listing}?{urlencode({'limit': PAGE, 'sort': 'start_time'})}"
+
+    log(f"walking the cursor {scale.deep_page} pages into the big investigation ...")
+    started = time.perf_counter()
+    path = first_page
+    for page in range(scale.deep_page):
+        response = client.get(path)
+        body = response.json() if response.status_code == 200 else {}
+        cursor = body.get("next_cursor")
+        if not isinstance(cursor, str):
+            raise SystemExit(
+                f"page {page + 1} of {listing}: no next_cursor "
+                f"(HTTP {response.status_code}: {response.text[:300]})"
+            )
+        path = f"{listing}?{urlencode({'limit': PAGE, 'sort': 'start_time', 'cursor': cursor})}"
+    deep_page = path
+    walked = time.perf_counter() - started
+    deep = client.get(deep_page).json()
+    expected = str(catalogue.dataset_id(big, scale.deep_page * PAGE))
+    if expected not in json.dumps(deep["items"][0]):
+        raise SystemExit(
+            f"the deep page starts with {str(deep['items'][0])[:200]}, expected dataset {expected}"
+            f" (rank {scale.deep_page * PAGE} by start time)"
+        )
+    log(
+        f"walked {scale.deep_page} pages in {walked:.1f} s ({walked / scale.deep_page * 1000:.1f}"
+        " ms a page, one client); the deep page starts where expected"
+    )
+
+    # Single datasets and histories: 1,000 datasets of the big investigation, not the
+    # 10,000-file one (its history carries a 10,000-file event).
+    rng = random.Random(42)
+    ranks = [r for r in rng.sample(range(scale.big_datasets), 1001) if r != BIG_FILES_INDEX][:1000]
+    ids = [catalogue.dataset_id(big, r) for r in ranks]
+    files_id = catalogue.dataset_id(big, BIG_FILES_INDEX)
+    return [
+        Endpoint(
+            "first",
+            "datasets of the big investigation, first page",
+            (first_page,),
+            "page",
+            scale.big_datasets,
+            PAGE,
+        ),
+        Endpoint(
+            "deep",
+            f"datasets of the big investigation, cursor page {scale.deep_page + 1} "
+            f"({scale.deep_page * PAGE:,} in)",
+            (deep_page,),
+            "page",
+            scale.big_datasets,
+            PAGE,
+        ),
+        Endpoint(
+            "dataset",
+            "one dataset with its 20 parameters (1,000 datasets in turn)",
+            tuple(f"/api/v1/datasets/{i}" for i in ids),
+            "dataset",
+        ),
+        Endpoint(
+            "files",
+            f"files of a {scale.big_files:,}-file dataset, first page",
+            (f"/api/v1/datasets/{files_id}/files?{urlencode({'limit': PAGE})}",),
+            "page",
+            scale.big_files,
+            PAGE,
+        ),
+        Endpoint(
+            "history",
+            "history of a dataset (3 events; 1,000 datasets in turn)",
+            tuple(f"/api/v1/datasets/{i}/history" for i in ids),
+            "page",
+            3,
+            3,
+        ),
+    ]
+
+
+def measure(server: Server, scale: Scale, requests: int, clients: int) -> list[Measurement]:
+    """Start the service, warm it up, time each endpoint."""
+    url = server.database_url(scale.database)
+    services = build_services(Settings(database_url=url))
+    try:
+        token = bench_token(url, services.engine)
+    finally:
+        services.close()
+    catalogue = CataloguePlan(scale)
+    measurements = []
+    with service(url, workers=2) as base_url:
+        headers = {"Authorization": f"Bearer {token}"}
+        with httpx.Client(base_url=base_url, headers=headers, timeout=60) as client:
+            kinds = endpoints(client, catalogue)
+            for endpoint in kinds:
+                failures = []
+                for i in range(scale.warmup):
+                    response = client.get(endpoint.paths[i % len(endpoint.paths)])
+                    problem = check_answer(endpoint, response)
+                    if problem is not None:
+                        failures.append(problem)
+                if failures:
+                    log(
+                        f"warm-up of {endpoint.key}: {len(failures)} bad answers, first: "
+                        f"{failures[0]}"
+                    )
+        for endpoint in kinds:
+            measurement = run_clients(base_url, token, endpoint, requests, clients)
+            measurements.append(measurement)
+            report(measurement)
+    return measurements
+
+
+def report(m: Measurement) -> None:
+    """One endpoint's line, and its first failures."""
+    print(
+        f"  {m.endpoint.label:<72} p50 {m.percentile(50):6.1f}  p95 {m.percentile(95):6.1f}  "
+        f"p99 {m.percentile(99):6.1f} ms  {m.rate:7,.0f} req/s  "
+        f"{len(m.failures)} failed  {'PASS' if m.met else 'MISS'}",
+        flush=True,
+    )
+    for failure in list(dict.fromkeys(m.failures))[:3]:
+        print(f"    failure: {failure}", flush=True)
+
+
+def table(measurements: Sequence[Measurement]) -> str:
+    """The figures as a Markdown table."""
+    lines = [
+        "| request | p50 ms | p95 ms | p99 ms | requests/s | failed | p95 ≤ 20 ms |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | --- |",
+    ]
+    for m in measurements:
+        lines.append(
+            f"| {m.endpoint.label} | {m.percentile(50):.1f} | {m.percentile(95):.1f} | "
+            f"{m.percentile(99):.1f} | {m.rate:,.0f} | {len(m.failures)} | "
+            f"{'PASS' if m.met else 'MISS'} |"
+        )
+    return "\n".join(lines)
+
+
+# -- recording -----------------------------------------------------------------------------------
+
+
+def code_revision() -> str:
+    """The git commit, flagged when catalogue/ has uncommitted changes."""
+    try:
+        commit = subprocess.run(
+            ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(ROOT), "status", "--porcelain", "--", "catalogue"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown (not a git checkout)"
+    return commit + (" + uncommitted changes in catalogue/" if dirty else "")
+
+
+def machine_lines(server: Server, revision: str) -> list[str]:
+    """Where and on what code the figures were measured."""
+    uname = subprocess.run(["uname", "-a"], capture_output=True, text=True).stdout.strip()
+    return [
+        f"- code: {revision}",
+        f"- machine: `{uname}`, nproc {os.cpu_count()} ({len(os.sched_getaffinity(0))} usable)",
+        f"- Python {platform.python_version()}, PostgreSQL {server.version()}",
+    ]
+
+
+def load_lines(record: dict[str, Any]) -> list[str]:
+    """How the database measured was loaded."""
+    stats, counts, sizes = (
+        record.get("stats", {}),
+        record.get("counts", {}),
+        record.get("sizes", {}),
+    )
+    seconds = max(float(stats.get("seconds", 0)), 1e-9)
+    gib = {k: v / 2**30 for k, v in sizes.items()}
+    largest = ", ".join(f"{k} {v:.1f}" for k, v in gib.items() if k != "database")
+    return [
+        f"- data: loaded {record.get('loaded_at')} on code {record.get('code')}: streams {counts}",
+        f"- load session: {stats.get('datasets', 0):,} datasets (resumed after "
+        f"{stats.get('resumed_from', 0):,}), {stats.get('events', 0):,} events, "
+        f"{stats.get('files', 0):,} files, {stats.get('rows', 0):,} rows in {seconds:,.0f} s "
+        f"({seconds / 60:,.1f} min): {stats.get('datasets', 0) / seconds:,.0f} datasets/s, "
+        f"{stats.get('events', 0) / seconds:,.0f} events/s, {stats.get('rows', 0) / seconds:,.0f}"
+        f" rows/s; {stats.get('batch')} datasets per append; deciders "
+        f"{stats.get('decide_seconds', 0):,.0f} s, appends {stats.get('append_seconds', 0):,.0f} s;"
+        f" then VACUUM (ANALYZE) {stats.get('vacuum_seconds', 0):,.0f} s",
+        f"- database size {gib.get('database', 0):.1f} GiB (largest, GiB: {largest})",
+    ]
+
+
+DATA_DESCRIPTION = """\
+Run it with `.venv/bin/python benchmarks/api.py [--quick] [--record]`. The first run loads
+the catalogue into a persistent PostgreSQL database (`catalogue_bench_api`, `--quick`:
+`catalogue_bench_api_quick`) that later runs reuse; `--reload` loads it again.
+
+How the data is generated and loaded (full scale): 40 beamlines (ESRF names, four technique
+families: MX, TOMO, BIOSAXS, XAS), one user `bench`, 1,000 investigations (one every 35 h
+from 2022-09; release date end + 3 years, so the older ones are public), 1,000,000 datasets:
+one investigation (`MX-1500` on ID23-1, `bench` its principal investigator) holds 100,000,
+the other 999 between 270 and 1,530 each. Every dataset has 20 parameters with ESRF/ICAT names
+from `builtin_vocabulary()` (11 common ones, 9 of its technique; numbers carry the
+vocabulary's unit and are converted to SI by the decider), a sample-named collection, and
+5 to 15 files (10 on average, a master file and detector files with size and adler32
+checksum); one dataset of the big investigation has 10,000 files. Each dataset is one
+stream of three events, `DatasetCreated`, `DatafilesRegistered`, `DatasetClosed`, all made
+by the deciders (`decide_dataset` with `CreateDataset`, `RegisterFiles`, `CloseDataset`;
+beamlines, the user and investigations likewise by theirs), appended with
+`EventStore.append` as `StreamAppend(stream, events, NO_STREAM)`, many datasets per append,
+with the service's inline projections (stream summaries, identity, catalogue) in the append
+transaction: exactly the write path of the service. Generation is deterministic (seeded
+per dataset), so an interrupted load resumes. After the load: `VACUUM (ANALYZE)`, as
+autovacuum would leave a long-lived database.
+
+How it is measured: `catalogue serve` with `CATALOGUE_WORKERS=2` (log level warning: no
+access log), a token made with `catalogue tokens create bench`; 100 warm-up requests per
+endpoint, then 2,000 timed requests per endpoint from 2 client processes (httpx, one
+keep-alive connection each, back to back), on the same 2-CPU machine as the service and
+PostgreSQL. Every answer is checked (status 200, page shape, totals, 20 parameters).
+Single datasets and histories rotate over 1,000 datasets of the big investigation.
+"""
+
+
+def record(
+    measurements: Sequence[Measurement], lines: list[str], scale: Scale, clients: int
+) -> None:
+    """Append a dated run under the section (created with its description if absent)."""
+    now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    caveat = " (--quick: not comparable with full runs)" if scale is QUICK else ""
+    entry = [f"#### {now} (api.py){caveat}", ""]
+    entry += [
+        *lines,
+        f"- clients: {clients} processes; "
+        f"command: `python benchmarks/api.py {' '.join(sys.argv[1:])}`",
+    ]
+    entry += ["", table(measurements), ""]
+    failures = [f for m in measurements for f in m.failures[:5]]
+    if failures:
+        entry += ["Failed requests (first five per endpoint):", "", *[f"- {f}" for f in failures]]
+        entry.append("")
+    text = RESULTS_FILE.read_text() if RESULTS_FILE.exists() else "# Benchmark results\n"
+    if SECTION not in text:
+        text = text.rstrip("\n") + f"\n\n{SECTION}\n\n{DATA_DESCRIPTION}\n### Run log (api.py)\n"
+    # The run goes at the end of this section: before the next "## " heading, if any.
+    start = text.index(SECTION) + len(SECTION)
+    following = text.find("\n## ", start)
+    block = "\n" + "\n".join(entry)
+    if following == -1:
+        text = text.rstrip("\n") + "\n" + block
+    else:
+        text = text[:following].rstrip("\n") + "\n" + block + text[following:]
+    RESULTS_FILE.write_text(text)
+    print(f"recorded in {RESULTS_FILE}", flush=True)
+
+
+def _terminate(signum: int, _frame: FrameType | None) -> None:
+    raise SystemExit(128 + signum)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Load the catalogue if needed, then time the portal's reads."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--quick", action="store_true", help="a small catalogue, 200 requests")
+    parser.add_argument("--reload", action="store_true", help="drop the database and load again")
+    parser.add_argument("--load-only", action="store_true", help="load, do not measure")
+    parser.add_argument("--record", action="store_true", help=f"append to {RESULTS_FILE.name}")
+    parser.add_argument("--requests", type=int, help="timed requests per endpoint")
+    parser.add_argument("--clients", type=int, default=2, help="client processes (default 2)")
+    parser.add_argument("--batch", type=int, default=250, help="datasets per append")
+    args = parser.parse_args(argv)
+    scale = QUICK if args.quick else FULL
+    # SIGTERM unwinds like Ctrl-C: the service subprocess is stopped on the way out.
+    signal.signal(signal.SIGTERM, _terminate)
+
+    server = Server(make_url(os.environ.get("CATALOGUE_TEST_DATABASE_URL") or DEFAULT_PG_URL))
+    revision = code_revision()
+    load_record = load(server, scale, args.batch, args.reload)
+    lines = machine_lines(server, revision) + load_lines(load_record)
+    print("\n".join(lines), flush=True)
+    if args.load_only:
+        return 0
+    measurements = measure(server, scale, args.requests or scale.requests, args.clients)
+    print()
+    print(table(measurements))
+    if args.record:
+        record(measurements, lines, scale, args.clients)
+    return 1 if any(m.failures for m in measurements) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
