@@ -295,6 +295,8 @@ def check_location(location: str, field: str) -> str:
     check_text(location, field, max_length=MAX_PATH, required=True)
     if any(c in location for c in "\n\r\t"):
         raise InvalidCommand(f"{field} must be a single line", field)
+    if not location.startswith("/"):
+        raise InvalidCommand(f"{field} must be an absolute path (start with '/')", field)
     if ".." in location.split("/"):
         raise InvalidCommand(f"{field} must not contain '..' segments", field)
     return location
@@ -321,7 +323,7 @@ def check_files(files: Sequence[Datafile], existing: frozenset[str]) -> None:
         seen.add(datafile.path)
         if not 0 <= datafile.size < 2**63:
             raise InvalidCommand(f"size {datafile.size} is not a file size", f"{at}.size")
-        if datafile.checksum is not None and not _CHECKSUM.match(datafile.checksum):
+        if datafile.checksum is not None and not _CHECKSUM.fullmatch(datafile.checksum):
             raise InvalidCommand(
                 f"checksum {datafile.checksum[:40]!r} must be 'algorithm:hex' (e.g. 'sha256:…')",
                 f"{at}.checksum",

@@ -176,7 +176,11 @@ def decide_user(state: User, command: UserCommand) -> list[Event]:
                 check_text(full_name, "full_name", max_length=200)
             if email is not None:
                 check_email(email)
-            if (full_name in (None, state.full_name)) and (email in (None, state.email)):
+            if full_name == state.full_name:
+                full_name = None
+            if email == state.email:
+                email = None
+            if full_name is None and email is None:
                 return []
             return [UserUpdated(full_name=full_name, email=email)]
         case IssueToken():
@@ -260,7 +264,7 @@ def decide_group(state: Group, command: GroupCommand) -> list[Event]:
     if isinstance(command, CreateGroup):
         if state.exists:
             raise AlreadyExists(f"group {command.name!r} already exists", "name")
-        check_username(command.name, "group")
+        check_username(command.name, "name")
         return [
             GroupCreated(
                 name=command.name, description=check_text(command.description, "description")

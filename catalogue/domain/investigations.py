@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 import re
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -165,7 +165,8 @@ InvestigationCommand = (
 
 def default_visit_id(instrument: str, start: datetime) -> str:
     """The visit name when none is given: beamline and start day (`id23-1-20261124`)."""
-    return f"{instrument.lower()}-{start:%Y%m%d}"
+    # The UTC day: the same instant sent with another offset must name the same visit.
+    return f"{instrument.lower()}-{start.astimezone(UTC):%Y%m%d}"
 
 
 def evolve_investigation(state: Investigation, event: Event) -> Investigation:
@@ -197,7 +198,7 @@ def evolve_investigation(state: Investigation, event: Event) -> Investigation:
 
 
 def _check_doi(doi: str | None) -> None:
-    if doi is not None and not _DOI.match(doi):
+    if doi is not None and not _DOI.fullmatch(doi):
         raise InvalidCommand(f"doi {doi[:80]!r} is not a DOI (e.g. '10.15151/ESRF-ES-1234')", "doi")
 
 
@@ -208,7 +209,7 @@ def _create(state: Investigation, command: CreateInvestigation) -> list[Event]:
         raise InvalidCommand(f"instrument {command.instrument!r} is not registered", "instrument")
     check_period(command.start, command.end, "start", "end")
     visit_id = command.visit_id or default_visit_id(command.instrument, command.start)
-    if not _VISIT.match(visit_id):
+    if not _VISIT.fullmatch(visit_id):
         raise InvalidCommand(
             f"visit_id {visit_id[:70]!r} must be 1-64 letters, digits, '_.-'", "visit_id"
         )

@@ -12,9 +12,12 @@ from catalogue.errors import AlreadyExists, InvalidCommand, NotFound
 from catalogue.events import Event
 
 # Element symbols with counts, groups in brackets, hydrates with '.', charges are not formulas.
-_FORMULA = re.compile(r"^(?:[A-Z][a-z]?|[0-9]+(?:\.[0-9]+)?|[()\[\]·.*]|\s)+$")
+_FORMULA = re.compile(r"(?:[A-Z][a-z]?|[0-9]+(?:\.[0-9]+)?|[()\[\]·.*]|\s)+")
+_ELEMENT = re.compile(r"[A-Z]")
 #: GHS hazard statements (H200-H420, EUH0xx) that the safety group screens samples for.
-_HAZARD = re.compile(r"^(?:H[2-4][0-9]{2}[A-Za-z]{0,2}|EUH[0-9]{3}[A-Za-z]?)$")
+_HAZARD = re.compile(
+    r"(?:H(?:2[0-9]{2}|3[0-7][0-9]|4[01][0-9]|420)[A-Za-z]{0,2}|EUH[0-9]{3}[A-Za-z]?)"
+)
 
 
 class SampleRegistered(Event):
@@ -100,7 +103,9 @@ SampleCommand = RegisterSample | UpdateSample
 
 
 def _check_formula(formula: str | None) -> None:
-    if formula is not None and (len(formula) > 200 or not _FORMULA.match(formula)):
+    if formula is not None and (
+        len(formula) > 200 or not _FORMULA.fullmatch(formula) or not _ELEMENT.search(formula)
+    ):
         raise InvalidCommand(
             f"chemical_formula {formula[:80]!r} is not a formula (e.g. 'C6H12O6', 'CuSO4.5H2O')",
             "chemical_formula",
@@ -109,7 +114,7 @@ def _check_formula(formula: str | None) -> None:
 
 def _check_hazards(hazards: tuple[str, ...] | None) -> None:
     for index, code in enumerate(hazards or ()):
-        if not _HAZARD.match(code):
+        if not _HAZARD.fullmatch(code):
             raise InvalidCommand(
                 f"hazards[{index}] {code[:20]!r} is not a GHS hazard statement (e.g. 'H301')",
                 f"hazards.{index}",

@@ -45,12 +45,14 @@ def check_name(value: str, field: str) -> str:
         raise InvalidCommand(f"{field} must be a single line", field)
     if value != value.strip():
         raise InvalidCommand(f"{field} must not start or end with spaces", field)
+    if value.startswith("/") or value.endswith("/"):
+        raise InvalidCommand(f"{field} must not start or end with '/'", field)
     return value
 
 
 def check_username(value: str, field: str = "username") -> str:
     """A login name: lower-case letters, digits, '.', '_' and '-', up to 64 characters."""
-    if not _USERNAME.match(value):
+    if not _USERNAME.fullmatch(value):
         raise InvalidCommand(
             f"{field} {value[:70]!r} must be 1-64 of a-z, 0-9, '.', '_', '-' "
             "starting with a letter or digit",
@@ -61,7 +63,7 @@ def check_username(value: str, field: str = "username") -> str:
 
 def check_instrument_name(value: str, field: str = "instrument") -> str:
     """A beamline name as the facility writes it: `ID23-1`, `BM29`."""
-    if not _INSTRUMENT.match(value):
+    if not _INSTRUMENT.fullmatch(value):
         raise InvalidCommand(
             f"{field} {value[:40]!r} must be 1-32 of A-Z, 0-9, '_', '.', '-' (e.g. 'ID23-1')",
             field,
@@ -71,7 +73,7 @@ def check_instrument_name(value: str, field: str = "instrument") -> str:
 
 def check_proposal(value: str, field: str = "proposal") -> str:
     """A proposal code: upper-case words joined by '-' (`MX-2345`, `IH-LS-3201`)."""
-    if not _PROPOSAL.match(value):
+    if not _PROPOSAL.fullmatch(value):
         raise InvalidCommand(
             f"{field} {value[:40]!r} must be upper-case letters and digits joined by '-' "
             "(e.g. 'MX-2345')",
@@ -82,7 +84,7 @@ def check_proposal(value: str, field: str = "proposal") -> str:
 
 def check_email(value: str, field: str = "email") -> str:
     """An e-mail address of the usual shape (delivery is not checked)."""
-    if not _EMAIL.match(value):
+    if not _EMAIL.fullmatch(value):
         raise InvalidCommand(f"{field} {value[:80]!r} is not an e-mail address", field)
     return value
 

@@ -16,7 +16,7 @@ from catalogue.portal import datasets as data
 from catalogue.portal import identity
 from catalogue.portal import investigations as investigations_portal
 from catalogue.portal.execution import Caller
-from catalogue.runner import register_checkpoints, rebuild
+from catalogue.runner import rebuild, register_checkpoints
 from catalogue.services import Services, build_services
 from catalogue.settings import Settings
 from tests.sample_domain import table_rows
