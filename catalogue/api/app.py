@@ -7,10 +7,14 @@ import logging
 import threading
 from collections.abc import AsyncIterator
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 from catalogue.api import datasets, health, instruments, investigations, samples
-from catalogue.api.problems import install_problem_handlers
+from catalogue.api.problems import (
+    PROBLEM_RESPONSES,
+    install_problem_handlers,
+    refuse_control_characters,
+)
 from catalogue.revisions import require_current
 from catalogue.runner import register_checkpoints, run_until_stopped
 from catalogue.services import Services, build_services
@@ -59,6 +63,8 @@ def create_app(settings: Settings) -> FastAPI:
             services.close()
 
     app = FastAPI(
+        dependencies=[Depends(refuse_control_characters)],
+        responses=PROBLEM_RESPONSES,
         title="Beamline data catalogue",
         version="0.1.0",
         summary="Find, search, restore, download and publish experimental data.",

@@ -7,13 +7,14 @@ from typing import Annotated
 from uuid import UUID
 
 from fastapi import APIRouter, Query, Response, status
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from catalogue.api.auth import CallerDep
 from catalogue.api.dependencies import ServicesDep
 from catalogue.api.history import HistoryEntry
 from catalogue.api.investigations import AsOfQuery
 from catalogue.api.pages import DEFAULT, CursorQuery, LimitQuery, PageOf
+from catalogue.api.times import Instant
 from catalogue.api.versions import IfMatchHeader, parse_if_match, set_etag
 from catalogue.domain import datasets as ds
 from catalogue.domain.parameters import builtin_vocabulary
@@ -108,7 +109,7 @@ class DatasetCreate(BaseModel):
 
     name: str = Field(max_length=200)
     location: str = Field(max_length=ds.MAX_PATH)
-    start: AwareDatetime
+    start: Instant
     kind: ds.DatasetKind = ds.DatasetKind.RAW
     sample_id: UUID | None = None
     collection: str | None = Field(None, max_length=200)
@@ -128,7 +129,7 @@ class DatasetClose(BaseModel):
         json_schema_extra={"examples": [{"end": "2026-11-24T09:14:30Z", "parameters": []}]},
     )
 
-    end: AwareDatetime
+    end: Instant
     parameters: list[ParameterIn] = Field(
         default_factory=list, max_length=ds.MAX_PARAMETERS_PER_COMMAND
     )
@@ -175,8 +176,8 @@ class DatafileIn(BaseModel):
     size: int = Field(ge=0, lt=2**63)
     checksum: str | None = Field(None, max_length=200)
     format: str | None = Field(None, max_length=200)
-    created_at: AwareDatetime | None = None
-    modified_at: AwareDatetime | None = None
+    created_at: Instant | None = None
+    modified_at: Instant | None = None
 
 
 class DatafilesIn(BaseModel):
@@ -202,8 +203,8 @@ def list_datasets(
     caller: CallerDep,
     sample: UUID | None = None,
     technique: Annotated[str | None, Query(max_length=32, examples=["MX"])] = None,
-    start_from: AwareDatetime | None = None,
-    start_to: AwareDatetime | None = None,
+    start_from: Instant | None = None,
+    start_to: Instant | None = None,
     parameter: Annotated[
         str | None, Query(max_length=200, description="Only datasets with this parameter.")
     ] = None,

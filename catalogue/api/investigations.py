@@ -7,12 +7,13 @@ from typing import Annotated
 from uuid import UUID
 
 from fastapi import APIRouter, Path, Query, Response, status
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from catalogue.api.auth import CallerDep
 from catalogue.api.dependencies import ServicesDep
 from catalogue.api.history import HistoryEntry
 from catalogue.api.pages import DEFAULT, CursorQuery, LimitQuery, PageOf
+from catalogue.api.times import Instant
 from catalogue.api.versions import IfMatchHeader, parse_if_match, set_etag
 from catalogue.domain.investigations import RemoveParticipant, Role, UpdateInvestigation
 from catalogue.portal import investigations as portal
@@ -21,7 +22,7 @@ from catalogue.readmodels.investigations import InvestigationFilter
 router = APIRouter(prefix="/api/v1/investigations", tags=["investigations"])
 
 AsOfQuery = Annotated[
-    AwareDatetime | None,
+    Instant | None,
     Query(description="Return the entity as it was at this time (ISO 8601 with offset)."),
 ]
 
@@ -82,11 +83,11 @@ class InvestigationCreate(BaseModel):
     proposal: str = Field(max_length=64)
     instrument: str = Field(max_length=32)
     title: str = Field(max_length=500)
-    start: AwareDatetime
-    end: AwareDatetime | None = None
+    start: Instant
+    end: Instant | None = None
     visit_id: str | None = Field(None, max_length=64, description="Defaults to beamline-date.")
     summary: str = Field("", max_length=4000)
-    release_date: AwareDatetime | None = Field(
+    release_date: Instant | None = Field(
         None, description="Defaults to the end (or start) plus the facility's embargo."
     )
     doi: str | None = Field(None, max_length=255)
@@ -104,9 +105,9 @@ class InvestigationPatch(BaseModel):
 
     title: str | None = Field(None, max_length=500)
     summary: str | None = Field(None, max_length=4000)
-    start: AwareDatetime | None = None
-    end: AwareDatetime | None = None
-    release_date: AwareDatetime | None = None
+    start: Instant | None = None
+    end: Instant | None = None
+    release_date: Instant | None = None
     doi: str | None = Field(None, max_length=255)
 
 
@@ -126,8 +127,8 @@ def list_investigations(
     caller: CallerDep,
     instrument: Annotated[str | None, Query(max_length=32, examples=["ID23-1"])] = None,
     proposal: Annotated[str | None, Query(max_length=64, examples=["MX-2345"])] = None,
-    start_from: AwareDatetime | None = None,
-    start_to: AwareDatetime | None = None,
+    start_from: Instant | None = None,
+    start_to: Instant | None = None,
     role: Annotated[Role | None, Query(description="Only those where you have this role.")] = None,
     text: Annotated[str | None, Query(max_length=200, description="Words in the title.")] = None,
     released: Annotated[bool | None, Query(description="Only open (or embargoed) data.")] = None,

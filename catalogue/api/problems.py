@@ -8,9 +8,10 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from catalogue.errors import CatalogueError
+from catalogue.errors import CatalogueError, InvalidQuery
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +67,42 @@ async def _http_error(request: Request, error: Exception) -> JSONResponse:
 async def _unexpected_error(request: Request, error: Exception) -> JSONResponse:
     log.exception("unhandled error on %s %s", request.method, request.url.path)
     return problem(500, "internal-error", "Internal error", "the service failed; see its log")
+
+
+class Problem(BaseModel):
+    """An RFC 9457 problem: every error the API answers."""
+
+    type: str = Field(examples=["/problems/precondition-failed"])
+    title: str
+    status: int
+    detail: str = Field(examples=["If-Match names version 2, but the entity is at version 3"])
+    field: str | None = Field(None, description="The request field at fault, if one is.")
+    errors: list[dict[str, str]] | None = Field(None, description="Every invalid field (422).")
+
+
+_PROBLEM_CONTENT = {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}}
+#: Documented on every operation, so that clients and schemathesis know the error shape.
+PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": Problem, "description": description, "content": _PROBLEM_CONTENT}
+    for status, description in (
+        (400, "A query parameter or header that cannot be used"),
+        (401, "A missing, malformed, expired or revoked bearer token"),
+        (403, "Signed in, but not allowed to do this"),
+        (404, "No such entity, or not one the caller may see"),
+        (409, "The request conflicts with the entity's state"),
+        (412, "The If-Match version is stale"),
+        (422, "A value that breaks a rule; `field` names it"),
+        (503, "The database is unavailable"),
+    )
+}
+
+
+def refuse_control_characters(request: Request) -> None:
+    """Refuse NUL and other control characters in the path and query before any query runs."""
+    for where, items in (("path", request.path_params), ("query", request.query_params)):
+        for name, value in items.items():
+            if isinstance(value, str) and any(c < " " or c == "\x7f" for c in value):
+                raise InvalidQuery(f"{name} contains a control character", f"{where}.{name}")
 
 
 def install_problem_handlers(app: FastAPI) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 from catalogue.errors import InvalidCommand
 
@@ -89,10 +89,28 @@ def check_email(value: str, field: str = "email") -> str:
     return value
 
 
+#: Times outside these bounds are typing mistakes, and near year 1 or 9999 they overflow
+#: when converted to UTC or when an embargo is added.
+EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
+LATEST = datetime(2200, 1, 1, tzinfo=UTC)
+
+
+def time_out_of_range(value: datetime) -> bool:
+    """Whether an aware time lies outside the catalogue's years (1900 to 2199)."""
+    # Compare with the offset applied by hand: astimezone() itself overflows at the edges.
+    offset = value.utcoffset() or timedelta(0)
+    naive = value.replace(tzinfo=None)
+    return not (
+        EARLIEST.replace(tzinfo=None) + offset <= naive < LATEST.replace(tzinfo=None) + offset
+    )
+
+
 def check_aware(value: datetime, field: str) -> datetime:
-    """A timezone-aware time (naive times are ambiguous across facilities)."""
+    """A timezone-aware time in the years 1900 to 2199 (naive times are ambiguous)."""
     if value.tzinfo is None or value.utcoffset() is None:
         raise InvalidCommand(f"{field} needs a timezone (e.g. '2026-11-24T08:00:00Z')", field)
+    if time_out_of_range(value):
+        raise InvalidCommand(f"{field} {value.isoformat()} is not between 1900 and 2199", field)
     return value
 
 

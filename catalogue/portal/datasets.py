@@ -7,9 +7,17 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+from sqlalchemy import Connection
+
 from catalogue.domain import datasets as ds
 from catalogue.domain import samples as smp
-from catalogue.domain.access import InvestigationFacts, can_write_data, require, require_read
+from catalogue.domain.access import (
+    InvestigationFacts,
+    can_read,
+    can_write_data,
+    require,
+    require_read,
+)
 from catalogue.domain.parameters import builtin_vocabulary
 from catalogue.errors import NotFound
 from catalogue.events import Event
@@ -61,6 +69,21 @@ def _dataset_owner(
     if deleted and not allow_deleted:
         raise NotFound("the dataset was deleted (its history is still available)")
     return owner
+
+
+def _readable_datasets(
+    connection: Connection, caller: Caller, dataset_ids: list[UUID]
+) -> frozenset[UUID]:
+    """Which of the ids are datasets the caller may read (others count as unknown)."""
+    readable = set()
+    facts: dict[UUID, InvestigationFacts | None] = {}
+    for dataset_id, owner in queries.dataset_owners(connection, dataset_ids).items():
+        if owner not in facts:
+            facts[owner] = investigation_queries.investigation_facts(connection, owner)
+        found = facts[owner]
+        if found is not None and can_read(caller.principal, found, caller.now):
+            readable.add(dataset_id)
+    return frozenset(readable)
 
 
 # -- samples --------------------------------------------------------------------------------
@@ -255,7 +278,7 @@ def create_dataset(
     _writable(store, caller, investigation_id)
     with reading(store) as connection:
         sample_owner = None if sample_id is None else queries.owner_of_sample(connection, sample_id)
-        known_inputs = queries.existing_datasets(connection, list(input_ids))
+        known_inputs = _readable_datasets(connection, caller, list(input_ids))
     command = ds.CreateDataset(
         investigation_id=investigation_id,
         name=name,

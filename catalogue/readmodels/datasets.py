@@ -59,12 +59,14 @@ def owner_of_dataset(connection: Connection, dataset_id: UUID) -> tuple[UUID, bo
     return None if row is None else (row.investigation_id, row.deleted)
 
 
-def existing_datasets(connection: Connection, dataset_ids: list[UUID]) -> frozenset[UUID]:
-    """Which of the ids are datasets the catalogue holds."""
+def dataset_owners(connection: Connection, dataset_ids: list[UUID]) -> dict[UUID, UUID]:
+    """The investigation of each of the ids that is a dataset the catalogue holds (not deleted)."""
     if not dataset_ids:
-        return frozenset()
-    query = select(datasets.c.id).where(datasets.c.id.in_(dataset_ids))
-    return frozenset(connection.execute(query).scalars())
+        return {}
+    query = select(datasets.c.id, datasets.c.investigation_id).where(
+        datasets.c.id.in_(dataset_ids), datasets.c.deleted.is_(False)
+    )
+    return {row.id: row.investigation_id for row in connection.execute(query)}
 
 
 def existing_paths(connection: Connection, dataset_id: UUID, paths: list[str]) -> frozenset[str]:

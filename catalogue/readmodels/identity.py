@@ -26,7 +26,8 @@ def split_token(token: str) -> tuple[str, str]:
     """A token `cat_<id>.<secret>` into its id and secret; anything else is refused."""
     prefix, _, rest = token.partition("_")
     credential_id, _, secret = rest.partition(".")
-    if prefix != TOKEN_PREFIX or not credential_id or not secret or len(token) > 200:
+    well_formed = len(token) <= 200 and token.isascii() and token.isprintable()
+    if prefix != TOKEN_PREFIX or not credential_id or not secret or not well_formed:
         raise Unauthenticated("the bearer token is malformed")
     return credential_id, secret
 
