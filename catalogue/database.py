@@ -77,6 +77,8 @@ def _configure_sqlite(engine: Engine) -> None:
         cursor.execute("PRAGMA busy_timeout=60000")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
+        # SQLite's lower() and LIKE fold ASCII only; queries use this for "Über" = "über".
+        dbapi_connection.create_function("unicode_lower", 1, _unicode_lower, deterministic=True)
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Connection) -> None:
@@ -84,6 +86,10 @@ def _configure_sqlite(engine: Engine) -> None:
         # two deferred writers can deadlock; writers take the lock up front instead.
         writes = connection.get_execution_options().get(WRITE_OPTION)
         run_on_sqlite_driver(connection, "BEGIN IMMEDIATE" if writes else "BEGIN")
+
+
+def _unicode_lower(value: str | None) -> str | None:
+    return None if value is None else value.lower()
 
 
 def run_on_sqlite_driver(

@@ -60,8 +60,11 @@ async def _validation_error(request: Request, error: Exception) -> JSONResponse:
 
 async def _http_error(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, StarletteHTTPException)
-    slug = {404: "not-found", 405: "method-not-allowed"}.get(error.status_code, "http-error")
-    return problem(error.status_code, slug, str(error.detail), str(error.detail))
+    slug = {400: "invalid-body", 404: "not-found", 405: "method-not-allowed"}.get(
+        error.status_code, "http-error"
+    )
+    extra = {"field": "body"} if error.status_code == 400 else {}
+    return problem(error.status_code, slug, str(error.detail), str(error.detail), **extra)
 
 
 async def _unexpected_error(request: Request, error: Exception) -> JSONResponse:

@@ -337,6 +337,7 @@ def register_files(
 ) -> int:
     """Add files to a dataset (up to 10,000 per call)."""
     _writable(store, caller, _dataset_owner(store, caller, dataset_id))
+    ds.check_files(files, frozenset())  # before the paths reach a query
 
     def decide(state: ds.Dataset) -> list[Event]:
         # Looked up on every attempt: a concurrent registration may have added some paths.

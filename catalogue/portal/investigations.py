@@ -15,6 +15,7 @@ from catalogue.domain.access import (
     require,
     require_read,
 )
+from catalogue.domain.values import check_instrument_name
 from catalogue.errors import NotFound
 from catalogue.portal.execution import Caller, execute, reading
 from catalogue.portal.history import history_page, state_as_of
@@ -136,6 +137,7 @@ def create_investigation(
         caller.principal,
         f"create investigations on {instrument}",
     )
+    check_instrument_name(instrument)  # before it reaches a query
     with reading(store) as connection:
         known = queries.instrument_exists(connection, instrument)
     command = inv.CreateInvestigation(

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import ColumnElement, Connection, Select, or_, select
+from sqlalchemy import ColumnElement, Connection, Select, func, or_, select
 
 from catalogue.domain.access import InvestigationFacts, Principal, PrincipalKind, can_see_emails
 from catalogue.domain.investigations import Role
@@ -85,7 +85,9 @@ def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def _filtered(principal: Principal, now: datetime, where: InvestigationFilter) -> Select[Any]:
+def _filtered(
+    principal: Principal, now: datetime, where: InvestigationFilter, dialect: str
+) -> Select[Any]:
     query = select(investigations)
     clause = readable_clause(principal, now)
     if clause is not None:
@@ -108,9 +110,14 @@ def _filtered(principal: Principal, now: datetime, where: InvestigationFilter) -
             )
         )
     if where.text:
-        query = query.where(
-            investigations.c.title.ilike(f"%{_escape_like(where.text)}%", escape="\\")
+        pattern = f"%{_escape_like(where.text.lower())}%"
+        # ILIKE on PostgreSQL folds any script; SQLite gets Python's lower() (database.py).
+        title = (
+            func.unicode_lower(investigations.c.title)
+            if dialect == "sqlite"
+            else investigations.c.title
         )
+        query = query.where(title.ilike(pattern, escape="\\"))
     if where.released is not None:
         released = investigations.c.release_date <= now
         query = query.where(released if where.released else ~released)
@@ -127,7 +134,7 @@ def list_investigations(
     limit: int,
 ) -> Page:
     """The investigations the caller may read, filtered, one page at a time."""
-    query = _filtered(principal, now, where)
+    query = _filtered(principal, now, where, connection.dialect.name)
     rows, next_cursor = fetch_page(connection, query, INVESTIGATION_ORDERINGS[sort], cursor, limit)
     total, exact = capped_count(connection, query)
     return Page([investigation_summary(row) for row in rows], next_cursor, total, exact)
