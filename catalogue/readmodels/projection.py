@@ -60,12 +60,14 @@ def _partial_update(
     name = f"update:{table.name}:{','.join(fields)}"
     writes.add(
         name,
+        table.name,
         lambda: (
             update(table)
             .where(table.c[key_column] == bindparam("_key"))
             .values({f: bindparam(f) for f in fields})
         ),
         {"_key": key, **changes},
+        key,
     )
 
 
@@ -109,7 +111,7 @@ class IdentityProjection(Projection):
                         "created_at": event.recorded_at,
                         "updated_at": event.recorded_at,
                     }
-                    writes.add("users", insert(users), row)
+                    writes.add("users", "users", insert(users), row, added.username)
                 case ident.UserUpdated() as updated:
                     changes = {k: v for k, v in updated.model_dump().items() if v is not None}
                     _partial_update(writes, users, "username", key, changes)
@@ -125,7 +127,7 @@ class IdentityProjection(Projection):
                         "expires_at": issued.expires_at,
                         "revoked_at": None,
                     }
-                    writes.add("credentials", insert(credentials), row)
+                    writes.add("credentials", "credentials", insert(credentials), row, row["id"])
                 case ident.TokenRevoked() | inst.ApiKeyRevoked() as revoked:
                     credential = (
                         revoked.token_id
@@ -141,18 +143,21 @@ class IdentityProjection(Projection):
                         "description": created.description,
                         "created_at": event.recorded_at,
                     }
-                    writes.add("groups", insert(groups), row)
+                    writes.add("groups", "groups", insert(groups), row, created.name)
                 case ident.GroupMemberAdded() as added_member:
                     row = {"group_name": key, "username": added_member.username}
-                    writes.add("group_members", insert(group_members), row)
+                    member = (key, added_member.username)
+                    writes.add("group_members", "group_members", insert(group_members), row, member)
                 case ident.GroupMemberRemoved() as removed_member:
                     writes.add(
                         "group_members:delete",
+                        "group_members",
                         lambda: delete(group_members).where(
                             group_members.c.group_name == bindparam("g"),
                             group_members.c.username == bindparam("u"),
                         ),
                         {"g": key, "u": removed_member.username},
+                        (key, removed_member.username),
                     )
             if event.stream.startswith("user-"):
                 latest_user[key] = event
@@ -240,18 +245,25 @@ class _CatalogueFold:
                     "version": event.version,
                     "created_at": event.recorded_at,
                 }
-                self.writes.add("instruments", insert(instruments), row)
+                self.writes.add(
+                    "instruments", "instruments", insert(instruments), row, payload.name
+                )
             case inst.InstrumentScientistAdded():
                 row = {"instrument": name, "username": payload.username}
-                self.writes.add("scientists", insert(instrument_scientists), row)
+                scientist = (name, payload.username)
+                self.writes.add(
+                    "scientists", "scientists", insert(instrument_scientists), row, scientist
+                )
             case inst.InstrumentScientistRemoved():
                 self.writes.add(
                     "scientists:delete",
+                    "scientists",
                     lambda: delete(instrument_scientists).where(
                         instrument_scientists.c.instrument == bindparam("i"),
                         instrument_scientists.c.username == bindparam("u"),
                     ),
                     {"i": name, "u": payload.username},
+                    (name, payload.username),
                 )
 
     def apply_investigation(self, key: UUID, payload: Event, event: RecordedEvent) -> None:
@@ -275,7 +287,9 @@ class _CatalogueFold:
                     "sample_count": 0,
                     "dataset_count": 0,
                 }
-                self.writes.add("investigations", insert(investigations), row)
+                self.writes.add(
+                    "investigations", "investigations", insert(investigations), row, key
+                )
             case inv.InvestigationUpdated():
                 renamed = {"start": "start_time", "end": "end_time"}
                 changes = {
@@ -290,6 +304,7 @@ class _CatalogueFold:
                 }
                 self.writes.add(
                     "participants",
+                    "participants",
                     lambda: upsert_statement(
                         self.connection,
                         participants,
@@ -297,16 +312,18 @@ class _CatalogueFold:
                         lambda new: {"role": new.role},
                     ),
                     row,
-                    key=(key, payload.username),
+                    (key, payload.username),
                 )
             case inv.ParticipantRemoved():
                 self.writes.add(
                     "participants:delete",
+                    "participants",
                     lambda: delete(participants).where(
                         participants.c.investigation_id == bindparam("i"),
                         participants.c.username == bindparam("u"),
                     ),
                     {"i": key, "u": payload.username},
+                    (key, payload.username),
                 )
 
     def apply_sample(self, key: UUID, payload: Event, event: RecordedEvent) -> None:
@@ -327,7 +344,7 @@ class _CatalogueFold:
                     "updated_at": event.recorded_at,
                     "dataset_count": 0,
                 }
-                self.writes.add("samples", insert(samples), row)
+                self.writes.add("samples", "samples", insert(samples), row, key)
                 self.sample_counts[payload.investigation_id] += 1
             case smp.SampleUpdated():
                 changes = {k: v for k, v in payload.model_dump().items() if v is not None}
@@ -361,13 +378,15 @@ class _CatalogueFold:
                     "volume": 0,
                     "archive_status": None,
                 }
-                self.writes.add("datasets", insert(datasets), row)
+                self.writes.add("datasets", "datasets", insert(datasets), row, key)
                 for technique in payload.techniques:
                     row = {"dataset_id": key, "technique": technique}
-                    self.writes.add("techniques", insert(dataset_techniques), row)
+                    self.writes.add(
+                        "techniques", "techniques", insert(dataset_techniques), row, None
+                    )
                 for input_id in payload.input_ids:
                     row = {"dataset_id": key, "input_id": input_id}
-                    self.writes.add("inputs", insert(dataset_inputs), row)
+                    self.writes.add("inputs", "inputs", insert(dataset_inputs), row, None)
                 self.upsert_parameters(key, payload.parameters)
                 self.dataset_counts[payload.investigation_id] += 1
                 if payload.sample_id is not None:
@@ -391,7 +410,7 @@ class _CatalogueFold:
                         "modified_at": datafile.modified_at,
                         "registered_at": event.recorded_at,
                     }
-                    self.writes.add("datafiles", statement, row)
+                    self.writes.add("datafiles", "datafiles", statement, row, None)
                     self.volumes[key] += datafile.size
                 self.file_counts[key] += len(payload.files)
             case ds.DatasetDeleted():
@@ -420,6 +439,7 @@ class _CatalogueFold:
             }
             self.writes.add(
                 "parameters",
+                "parameters",
                 lambda: upsert_statement(
                     self.connection,
                     dataset_parameters,
@@ -429,7 +449,7 @@ class _CatalogueFold:
                     },
                 ),
                 row,
-                key=(key, parameter.name),
+                (key, parameter.name),
             )
         if parameters:
             self.parameters_touched.add(key)

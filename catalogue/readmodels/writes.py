@@ -1,4 +1,4 @@
-"""Ordered, batched writes for projections: runs of the same statement go as one executemany."""
+"""Batched writes for projections: alike rows go as one executemany, row order kept."""
 
 from __future__ import annotations
 
@@ -12,42 +12,58 @@ from sqlalchemy import Connection, Executable
 @dataclass
 class _Run:
     name: str
+    table: str
     statement: Executable
+    #: row identity -> parameters; upserts of one row keep only the last
     rows: dict[Hashable, Mapping[str, Any]] = field(default_factory=dict)
 
 
 class OrderedWrites:
-    """Collects a projection batch's writes and executes them in order.
+    """Collects a projection batch's writes and executes them with few round trips.
 
-    Consecutive writes with the same statement name become one executemany, so loading a
-    batch of 1,000 datasets costs a handful of round trips. Rows of an upsert that share a
-    key within one run keep only the last (PostgreSQL refuses to touch a row twice in one
-    multi-row statement; the last write wins anyway).
+    A write joins the latest run of the same statement unless a later run writes the same
+    row of the same table: writes to one row keep their order, while writes to different
+    rows (or tables) may be regrouped. Loading 1,000 datasets then costs one executemany
+    per statement instead of one per event. Rows of one run that share an identity keep
+    only the last (only upserts and partial updates of one row share it, and the last
+    one wins anyway; PostgreSQL also refuses to touch a row twice in one statement).
     """
 
     def __init__(self, connection: Connection) -> None:
         self.connection = connection
         self._runs: list[_Run] = []
+        self._latest: dict[str, int] = {}
         self._serial = 0
 
     def add(
         self,
         name: str,
+        table: str,
         statement: Executable | Callable[[], Executable],
         row: Mapping[str, Any],
-        key: Hashable | None = None,
+        identity: Hashable | None = None,
     ) -> None:
-        """Queue one row for the named statement (built once per run if given as a factory)."""
-        if not self._runs or self._runs[-1].name != name:
-            built = statement() if callable(statement) else statement
-            self._runs.append(_Run(name, built))
-        if key is None:
+        """Queue one row for the named statement on `table`; `identity` names the row."""
+        if identity is None:
             self._serial += 1
-            key = ("serial", self._serial)
-        self._runs[-1].rows[key] = row
+            identity = ("serial", self._serial)
+        index = self._latest.get(name)
+        if index is None or self._touched_after(index, table, identity):
+            built = statement() if callable(statement) else statement
+            self._runs.append(_Run(name, table, built))
+            index = self._latest[name] = len(self._runs) - 1
+        run = self._runs[index]
+        if identity in run.rows:
+            # Keep the last write's place in the run as well as its values.
+            del run.rows[identity]
+        run.rows[identity] = row
+
+    def _touched_after(self, index: int, table: str, identity: Hashable) -> bool:
+        return any(run.table == table and identity in run.rows for run in self._runs[index + 1 :])
 
     def flush(self) -> None:
         """Execute every queued run in order."""
         for run in self._runs:
             self.connection.execute(run.statement, list(run.rows.values()))
         self._runs.clear()
+        self._latest.clear()

@@ -69,6 +69,11 @@ def run_workload(services: Services) -> dict[str, Any]:
     investigations_portal.change_investigation(
         store, CALLER, investigation, inv.UpdateInvestigation(title="Lysozyme at 2 GPa")
     )
+    # Removed and added again: a rebuild batch holding all three must keep their order.
+    investigations_portal.add_participant(
+        store, CALLER, investigation, "alice", inv.Role.CO_INVESTIGATOR
+    )
+    identity.add_member(store, CALLER, "id23", "alice")
     sample = data.register_sample(
         store, CALLER, investigation, smp.RegisterSample(investigation, "lyso", hazards=("H301",))
     )
@@ -138,6 +143,8 @@ def test_counters_follow_creations_and_deletions(services: Services) -> None:
     )
     # 5 scans + 1 merged, 2 deleted; 1 sample.
     assert (investigation["dataset_count"], investigation["sample_count"]) == (4, 1)
+    roles = {p["username"]: p["role"] for p in investigation["participants"]}
+    assert roles == {"alice": "co_investigator", "bob": "principal_investigator"}
     # scan1 and scan3 were measured on the sample, and both were deleted.
     assert data.get_sample(services.store, caller, ids["sample"])["dataset_count"] == 0
     scan0 = data.get_dataset(services.store, caller, ids["datasets"][0])
