@@ -10,9 +10,11 @@ class CatalogueError(Exception):
     problem_type = "catalogue-error"
     status = 500
 
-    def __init__(self, detail: str) -> None:
+    def __init__(self, detail: str, field: str | None = None) -> None:
         super().__init__(detail)
         self.detail = detail
+        #: The request field at fault, when one is (problem+json names it).
+        self.field = field
 
 
 class EventError(CatalogueError):
@@ -105,10 +107,6 @@ class DomainError(CatalogueError):
     problem_type = "command-rejected"
     status = 409
 
-    def __init__(self, detail: str, field: str | None = None) -> None:
-        super().__init__(detail)
-        self.field = field
-
 
 class InvalidCommand(DomainError):
     """A command whose values break a rule (wrong unit, end before start); `field` names it."""
@@ -157,7 +155,3 @@ class InvalidQuery(CatalogueError):
 
     problem_type = "invalid-query"
     status = 400
-
-    def __init__(self, detail: str, field: str | None = None) -> None:
-        super().__init__(detail)
-        self.field = field

@@ -30,9 +30,8 @@ async def _catalogue_error(request: Request, error: Exception) -> JSONResponse:
     if error.status >= 500:
         log.warning("%s %s: %s", request.method, request.url.path, error.detail)
     extra: dict[str, Any] = {}
-    field = getattr(error, "field", None)
-    if field is not None:
-        extra["field"] = field
+    if error.field is not None:
+        extra["field"] = error.field
     headers = {"WWW-Authenticate": "Bearer"} if error.status == 401 else None
     response = problem(
         error.status, error.problem_type, type(error).__name__, error.detail, **extra

@@ -12,6 +12,7 @@ from uuid import UUID
 
 import pydantic
 
+from catalogue.domain.aggregate import Aggregate
 from catalogue.domain.parameters import ParameterType, ParameterValue, check_parameter
 from catalogue.domain.values import check_aware, check_name, check_period, check_text, derived_id
 from catalogue.errors import AlreadyExists, DomainError, InvalidCommand, NotFound
@@ -405,3 +406,8 @@ def decide_dataset(state: Dataset, command: DatasetCommand) -> list[Event]:
         case DeleteDataset():
             return [DatasetDeleted(reason=check_text(command.reason, "reason", max_length=1000))]
     raise InvalidCommand(f"unknown command {type(command).__name__}")
+
+
+DATASET: Aggregate[Dataset, DatasetCommand] = Aggregate(
+    "dataset", Dataset(), evolve_dataset, decide_dataset
+)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
+from catalogue.domain.aggregate import Aggregate
 from catalogue.domain.values import check_aware, check_email, check_text, check_username
 from catalogue.errors import AlreadyExists, DomainError, InvalidCommand, NotFound
 from catalogue.events import Event
@@ -284,3 +285,7 @@ def decide_group(state: Group, command: GroupCommand) -> list[Event]:
                 raise DomainError(f"{command.username!r} is not in group {state.name!r}")
             return [GroupMemberRemoved(username=command.username)]
     raise InvalidCommand(f"unknown command {type(command).__name__}")
+
+
+USER: Aggregate[User, UserCommand] = Aggregate("user", User(), evolve_user, decide_user)
+GROUP: Aggregate[Group, GroupCommand] = Aggregate("group", Group(), evolve_group, decide_group)

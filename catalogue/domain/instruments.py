@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
+from catalogue.domain.aggregate import Aggregate
 from catalogue.domain.values import check_aware, check_instrument_name, check_text
 from catalogue.errors import AlreadyExists, DomainError, InvalidCommand, NotFound
 from catalogue.events import Event
@@ -181,3 +182,8 @@ def decide_instrument(state: Instrument, command: InstrumentCommand) -> list[Eve
                 return []
             return [ApiKeyRevoked(key_id=command.key_id)]
     raise InvalidCommand(f"unknown command {type(command).__name__}")
+
+
+INSTRUMENT: Aggregate[Instrument, InstrumentCommand] = Aggregate(
+    "instrument", Instrument(), evolve_instrument, decide_instrument
+)

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
+from catalogue.domain.aggregate import Aggregate
 from catalogue.domain.values import (
     check_aware,
     check_instrument_name,
@@ -301,3 +302,8 @@ def decide_investigation(state: Investigation, command: InvestigationCommand) ->
 def _removes_last_pi(state: Investigation, username: str) -> bool:
     pis = [u for u, r in state.participants.items() if r == Role.PRINCIPAL_INVESTIGATOR]
     return pis == [username]
+
+
+INVESTIGATION: Aggregate[Investigation, InvestigationCommand] = Aggregate(
+    "investigation", Investigation(), evolve_investigation, decide_investigation
+)

@@ -7,6 +7,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 from uuid import UUID
 
+from catalogue.domain.aggregate import Aggregate
 from catalogue.domain.values import check_name, check_text, derived_id
 from catalogue.errors import AlreadyExists, InvalidCommand, NotFound
 from catalogue.events import Event
@@ -196,3 +197,8 @@ def decide_sample(state: Sample, command: SampleCommand) -> list[Event]:
         if new is not None and new != getattr(state, name):
             changes[name] = new
     return [SampleUpdated(**changes)] if changes else []
+
+
+SAMPLE: Aggregate[Sample, SampleCommand] = Aggregate(
+    "sample", Sample(), evolve_sample, decide_sample
+)

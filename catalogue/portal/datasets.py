@@ -21,7 +21,7 @@ from catalogue.domain.access import (
 from catalogue.domain.parameters import builtin_vocabulary
 from catalogue.errors import NotFound
 from catalogue.events import Event
-from catalogue.portal.execution import Caller, execute, reading
+from catalogue.portal.execution import Caller, execute, reading, run
 from catalogue.portal.history import history_page, state_as_of
 from catalogue.portal.investigations import readable_facts
 from catalogue.readmodels import datasets as queries
@@ -104,9 +104,7 @@ def get_sample(
     """One sample with its datasets, or (without them) as it was at `as_of`."""
     _sample_owner(store, caller, sample_id)
     if as_of is not None:
-        state, version, changed = state_as_of(
-            store, smp.sample_stream(sample_id), smp.Sample(), smp.evolve_sample, as_of
-        )
+        state, version, changed = state_as_of(store, smp.SAMPLE, sample_id, as_of)
         if not state.exists:
             raise NotFound(f"the sample did not exist at {as_of.isoformat()}")
         return {
@@ -151,14 +149,7 @@ def register_sample(
         parent_investigation_id=parent_owner,
     )
     sample_id = smp.sample_id_for(investigation_id, command.name)
-    execute(
-        store,
-        caller,
-        smp.sample_stream(sample_id),
-        smp.Sample(),
-        smp.evolve_sample,
-        lambda state: smp.decide_sample(state, checked),
-    )
+    run(store, caller, smp.SAMPLE, sample_id, checked)
     return sample_id
 
 
@@ -171,15 +162,7 @@ def update_sample(
 ) -> int:
     """Change a sample's description, formula or safety information."""
     _writable(store, caller, _sample_owner(store, caller, sample_id))
-    outcome = execute(
-        store,
-        caller,
-        smp.sample_stream(sample_id),
-        smp.Sample(),
-        smp.evolve_sample,
-        lambda state: smp.decide_sample(state, command),
-        if_match=if_match,
-    )
+    outcome = run(store, caller, smp.SAMPLE, sample_id, command, if_match=if_match)
     return outcome.version
 
 
@@ -188,7 +171,7 @@ def sample_history(
 ) -> Page:
     """Who changed the sample, when, and what."""
     _sample_owner(store, caller, sample_id)
-    return history_page(store, smp.sample_stream(sample_id), cursor, limit)
+    return history_page(store, smp.SAMPLE, sample_id, cursor, limit)
 
 
 # -- datasets -------------------------------------------------------------------------------
@@ -225,9 +208,7 @@ def get_dataset(
 
 def dataset_as_of(store: EventStore, dataset_id: UUID, as_of: datetime) -> dict[str, Any]:
     """The dataset folded from its events up to `as_of`."""
-    state, version, changed = state_as_of(
-        store, ds.dataset_stream(dataset_id), ds.Dataset(), ds.evolve_dataset, as_of
-    )
+    state, version, changed = state_as_of(store, ds.DATASET, dataset_id, as_of)
     if not state.exists:
         raise NotFound(f"the dataset did not exist at {as_of.isoformat()}")
     return {
@@ -296,14 +277,7 @@ def create_dataset(
         parameters=tuple(parameters),
     )
     dataset_id = ds.dataset_id_for(investigation_id, name)
-    execute(
-        store,
-        caller,
-        ds.dataset_stream(dataset_id),
-        ds.Dataset(),
-        ds.evolve_dataset,
-        lambda state: ds.decide_dataset(state, command),
-    )
+    run(store, caller, ds.DATASET, dataset_id, command)
     return dataset_id
 
 
@@ -316,15 +290,7 @@ def change_dataset(
 ) -> int:
     """Close a dataset, update its parameters, or delete it."""
     _writable(store, caller, _dataset_owner(store, caller, dataset_id))
-    outcome = execute(
-        store,
-        caller,
-        ds.dataset_stream(dataset_id),
-        ds.Dataset(),
-        ds.evolve_dataset,
-        lambda state: ds.decide_dataset(state, command),
-        if_match=if_match,
-    )
+    outcome = run(store, caller, ds.DATASET, dataset_id, command, if_match=if_match)
     return outcome.version
 
 
@@ -345,15 +311,7 @@ def register_files(
             existing = queries.existing_paths(connection, dataset_id, [f.path for f in files])
         return ds.decide_dataset(state, ds.RegisterFiles(tuple(files), existing))
 
-    outcome = execute(
-        store,
-        caller,
-        ds.dataset_stream(dataset_id),
-        ds.Dataset(),
-        ds.evolve_dataset,
-        decide,
-        if_match=if_match,
-    )
+    outcome = execute(store, caller, ds.DATASET, dataset_id, decide, if_match=if_match)
     return outcome.version
 
 
@@ -371,4 +329,4 @@ def dataset_history(
 ) -> Page:
     """Who changed the dataset, when, and what."""
     _dataset_owner(store, caller, dataset_id, allow_deleted=True)
-    return history_page(store, ds.dataset_stream(dataset_id), cursor, limit)
+    return history_page(store, ds.DATASET, dataset_id, cursor, limit)

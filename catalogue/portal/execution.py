@@ -6,17 +6,19 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from sqlalchemy import Connection
 
 from catalogue.database import read_transaction
 from catalogue.domain.access import Principal
+from catalogue.domain.aggregate import Aggregate
 from catalogue.errors import ConcurrencyConflict, PreconditionFailed
 from catalogue.events import NO_STREAM, Event, Metadata, StreamAppend
 from catalogue.store import EventStore
 
 S = TypeVar("S")
+C = TypeVar("C")
 
 #: Without If-Match, a command that lost a race is decided again on the new state.
 ATTEMPTS = 5
@@ -47,23 +49,40 @@ class Outcome(Generic[S]):
     changed: bool
 
 
-def load(
-    store: EventStore, stream: str, initial: S, evolve: Callable[[S, Event], S]
-) -> tuple[S, int]:
-    """Fold a stream into its state; return it with the stream's version."""
-    state, version = initial, 0
-    for recorded in store.read_stream(stream):
-        state = evolve(state, recorded.payload)
+def load(store: EventStore, aggregate: Aggregate[S, Any], key: Any) -> tuple[S, int]:
+    """Fold an entity's stream into its state; return it with the stream's version."""
+    state, version = aggregate.initial, 0
+    for recorded in store.read_stream(aggregate.stream(key)):
+        state = aggregate.evolve(state, recorded.payload)
         version = recorded.version
     return state, version
+
+
+def run(
+    store: EventStore,
+    caller: Caller,
+    aggregate: Aggregate[S, C],
+    key: Any,
+    command: C,
+    *,
+    if_match: int | None = None,
+) -> Outcome[S]:
+    """Run a command with the aggregate's own decider."""
+    return execute(
+        store,
+        caller,
+        aggregate,
+        key,
+        lambda state: aggregate.decide(state, command),
+        if_match=if_match,
+    )
 
 
 def execute(
     store: EventStore,
     caller: Caller,
-    stream: str,
-    initial: S,
-    evolve: Callable[[S, Event], S],
+    aggregate: Aggregate[S, Any],
+    key: Any,
     decide: Callable[[S], list[Event]],
     *,
     if_match: int | None = None,
@@ -74,8 +93,9 @@ def execute(
     conflict; the command is then decided again on the new state (the decider may now
     refuse it). With `if_match`, the caller asked for exactly that version: 412.
     """
+    stream = aggregate.stream(key)
     for attempt in range(ATTEMPTS):
-        state, version = load(store, stream, initial, evolve)
+        state, version = load(store, aggregate, key)
         if if_match is not None and if_match != version:
             raise PreconditionFailed(
                 f"If-Match names version {if_match}, but the entity is at version {version}"
@@ -95,7 +115,7 @@ def execute(
                 raise
             continue
         for event in new_events:
-            state = evolve(state, event)
+            state = aggregate.evolve(state, event)
         return Outcome(state, result.versions[stream], changed=True)
     raise AssertionError("unreachable")  # pragma: no cover
 

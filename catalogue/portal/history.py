@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime
 from typing import Any, TypeVar
 
+from catalogue.domain.aggregate import Aggregate
 from catalogue.domain.datasets import DatafilesRegistered
 from catalogue.errors import InvalidQuery
-from catalogue.events import Event, RecordedEvent
+from catalogue.events import RecordedEvent
 from catalogue.readmodels.paging import Page
 from catalogue.store import EventStore
 
@@ -27,8 +27,11 @@ def describe_change(event: RecordedEvent) -> dict[str, Any]:
     return payload.model_dump(mode="json", exclude_none=True)
 
 
-def history_page(store: EventStore, stream: str, cursor: str | None, limit: int) -> Page:
-    """One page of a stream's events, oldest first; the cursor is the last version seen."""
+def history_page(
+    store: EventStore, aggregate: Aggregate[Any, Any], key: Any, cursor: str | None, limit: int
+) -> Page:
+    """One page of an entity's events, oldest first; the cursor is the last version seen."""
+    stream = aggregate.stream(key)
     after = 0
     if cursor is not None:
         if not cursor.isdigit() or len(cursor) > 10:
@@ -53,15 +56,11 @@ def history_page(store: EventStore, stream: str, cursor: str | None, limit: int)
 
 
 def state_as_of(
-    store: EventStore,
-    stream: str,
-    initial: S,
-    evolve: Callable[[S, Event], S],
-    as_of: datetime,
+    store: EventStore, aggregate: Aggregate[S, Any], key: Any, as_of: datetime
 ) -> tuple[S, int, datetime | None]:
     """The entity as it was at `as_of`: its state, version and last change time."""
-    state, version, changed = initial, 0, None
-    for recorded in store.read_stream(stream, as_of=as_of):
-        state = evolve(state, recorded.payload)
+    state, version, changed = aggregate.initial, 0, None
+    for recorded in store.read_stream(aggregate.stream(key), as_of=as_of):
+        state = aggregate.evolve(state, recorded.payload)
         version, changed = recorded.version, recorded.recorded_at
     return state, version, changed

@@ -11,7 +11,7 @@ from catalogue.domain import instruments as inst
 from catalogue.domain.access import can_create_investigation, require
 from catalogue.errors import NotFound
 from catalogue.events import Event
-from catalogue.portal.execution import Caller, execute, reading
+from catalogue.portal.execution import Caller, execute, reading, run
 from catalogue.readmodels.identity import TOKEN_PREFIX, credential_subject, hash_secret, user_exists
 from catalogue.store import EventStore
 
@@ -40,14 +40,7 @@ def add_user(
     """Create an account; `admin` also puts it in the admins group."""
     _require_admin(caller, "add users")
     command = ident.AddUser(username, full_name, email)
-    execute(
-        store,
-        caller,
-        ident.user_stream(username),
-        ident.User(),
-        ident.evolve_user,
-        lambda state: ident.decide_user(state, command),
-    )
+    run(store, caller, ident.USER, username, command)
     if admin:
         ensure_group(store, caller, ident.ADMIN_GROUP, "Administrators: may do everything")
         add_member(store, caller, ident.ADMIN_GROUP, username)
@@ -62,21 +55,14 @@ def ensure_group(store: EventStore, caller: Caller, name: str, description: str)
             return []
         return ident.decide_group(state, ident.CreateGroup(name, description))
 
-    execute(store, caller, ident.group_stream(name), ident.Group(), ident.evolve_group, decide)
+    execute(store, caller, ident.GROUP, name, decide)
 
 
 def create_group(store: EventStore, caller: Caller, name: str, description: str) -> None:
     """Create a group (an error if it exists)."""
     _require_admin(caller, "create groups")
     command = ident.CreateGroup(name, description)
-    execute(
-        store,
-        caller,
-        ident.group_stream(name),
-        ident.Group(),
-        ident.evolve_group,
-        lambda state: ident.decide_group(state, command),
-    )
+    run(store, caller, ident.GROUP, name, command)
 
 
 def add_member(store: EventStore, caller: Caller, group: str, username: str) -> None:
@@ -85,28 +71,14 @@ def add_member(store: EventStore, caller: Caller, group: str, username: str) -> 
     with reading(store) as connection:
         exists = user_exists(connection, username)
     command = ident.AddMember(username, exists)
-    execute(
-        store,
-        caller,
-        ident.group_stream(group),
-        ident.Group(),
-        ident.evolve_group,
-        lambda state: ident.decide_group(state, command),
-    )
+    run(store, caller, ident.GROUP, group, command)
 
 
 def remove_member(store: EventStore, caller: Caller, group: str, username: str) -> None:
     """Take a user out of a group."""
     _require_admin(caller, "change groups")
     command = ident.RemoveMember(username)
-    execute(
-        store,
-        caller,
-        ident.group_stream(group),
-        ident.Group(),
-        ident.evolve_group,
-        lambda state: ident.decide_group(state, command),
-    )
+    run(store, caller, ident.GROUP, group, command)
 
 
 def issue_token(
@@ -116,14 +88,7 @@ def issue_token(
     _require_admin(caller, "issue tokens")
     credential_id, token, secret_hash = _new_secret()
     command = ident.IssueToken(credential_id, secret_hash, label, expires_at)
-    execute(
-        store,
-        caller,
-        ident.user_stream(username),
-        ident.User(),
-        ident.evolve_user,
-        lambda state: ident.decide_user(state, command),
-    )
+    run(store, caller, ident.USER, username, command)
     return IssuedSecret(credential_id, token)
 
 
@@ -137,24 +102,10 @@ def revoke_credential(store: EventStore, caller: Caller, credential_id: str) -> 
     kind, subject = found
     if kind == "api_key":
         key_command = inst.RevokeApiKey(credential_id)
-        execute(
-            store,
-            caller,
-            inst.instrument_stream(subject),
-            inst.Instrument(),
-            inst.evolve_instrument,
-            lambda state: inst.decide_instrument(state, key_command),
-        )
+        run(store, caller, inst.INSTRUMENT, subject, key_command)
         return
     token_command = ident.RevokeToken(credential_id)
-    execute(
-        store,
-        caller,
-        ident.user_stream(subject),
-        ident.User(),
-        ident.evolve_user,
-        lambda state: ident.decide_user(state, token_command),
-    )
+    run(store, caller, ident.USER, subject, token_command)
 
 
 def run_instrument_command(
@@ -162,14 +113,7 @@ def run_instrument_command(
 ) -> None:
     """Register a beamline or change its scientists (admins only)."""
     _require_admin(caller, "change instruments")
-    execute(
-        store,
-        caller,
-        inst.instrument_stream(name),
-        inst.Instrument(),
-        inst.evolve_instrument,
-        lambda state: inst.decide_instrument(state, command),
-    )
+    run(store, caller, inst.INSTRUMENT, name, command)
 
 
 def add_scientist(store: EventStore, caller: Caller, instrument: str, username: str) -> None:
@@ -190,12 +134,5 @@ def issue_api_key(
     )
     credential_id, token, secret_hash = _new_secret()
     command = inst.IssueApiKey(credential_id, secret_hash, label, expires_at)
-    execute(
-        store,
-        caller,
-        inst.instrument_stream(instrument),
-        inst.Instrument(),
-        inst.evolve_instrument,
-        lambda state: inst.decide_instrument(state, command),
-    )
+    run(store, caller, inst.INSTRUMENT, instrument, command)
     return IssuedSecret(credential_id, token)

@@ -17,7 +17,7 @@ from catalogue.domain.access import (
 )
 from catalogue.domain.values import check_instrument_name
 from catalogue.errors import NotFound
-from catalogue.portal.execution import Caller, execute, reading
+from catalogue.portal.execution import Caller, reading, run
 from catalogue.portal.history import history_page, state_as_of
 from catalogue.readmodels import identity as identity_queries
 from catalogue.readmodels import investigations as queries
@@ -65,13 +65,7 @@ def investigation_as_of(
     store: EventStore, caller: Caller, investigation_id: UUID, as_of: datetime
 ) -> dict[str, Any]:
     """The investigation folded from its events up to `as_of`."""
-    state, version, changed = state_as_of(
-        store,
-        inv.investigation_stream(investigation_id),
-        inv.Investigation(),
-        inv.evolve_investigation,
-        as_of,
-    )
+    state, version, changed = state_as_of(store, inv.INVESTIGATION, investigation_id, as_of)
     if not state.exists:
         raise NotFound(f"the investigation did not exist at {as_of.isoformat()}")
     show_email = can_see_emails(caller.principal)
@@ -113,7 +107,7 @@ def investigation_history(
 ) -> Page:
     """Who changed the investigation, when, and what."""
     readable_facts(store, caller, investigation_id)
-    return history_page(store, inv.investigation_stream(investigation_id), cursor, limit)
+    return history_page(store, inv.INVESTIGATION, investigation_id, cursor, limit)
 
 
 def create_investigation(
@@ -155,14 +149,7 @@ def create_investigation(
     )
     visit = visit_id or inv.default_visit_id(instrument, start)
     investigation_id = inv.investigation_id_for(proposal, visit)
-    execute(
-        store,
-        caller,
-        inv.investigation_stream(investigation_id),
-        inv.Investigation(),
-        inv.evolve_investigation,
-        lambda state: inv.decide_investigation(state, command),
-    )
+    run(store, caller, inv.INVESTIGATION, investigation_id, command)
     return investigation_id
 
 
@@ -176,15 +163,7 @@ def change_investigation(
     """Update fields or remove a participant (admins and the beamline's scientists)."""
     facts = readable_facts(store, caller, investigation_id)
     require(can_manage(caller.principal, facts), caller.principal, "change this investigation")
-    outcome = execute(
-        store,
-        caller,
-        inv.investigation_stream(investigation_id),
-        inv.Investigation(),
-        inv.evolve_investigation,
-        lambda state: inv.decide_investigation(state, command),
-        if_match=if_match,
-    )
+    outcome = run(store, caller, inv.INVESTIGATION, investigation_id, command, if_match=if_match)
     return outcome.version
 
 
@@ -202,13 +181,5 @@ def add_participant(
     with reading(store) as connection:
         exists = identity_queries.user_exists(connection, username)
     command = inv.AddParticipant(username, role, exists)
-    outcome = execute(
-        store,
-        caller,
-        inv.investigation_stream(investigation_id),
-        inv.Investigation(),
-        inv.evolve_investigation,
-        lambda state: inv.decide_investigation(state, command),
-        if_match=if_match,
-    )
+    outcome = run(store, caller, inv.INVESTIGATION, investigation_id, command, if_match=if_match)
     return outcome.version
