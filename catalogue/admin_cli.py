@@ -170,7 +170,7 @@ def tokens_list(username: Annotated[str | None, typer.Argument()] = None) -> Non
 def tokens_revoke(token_id: str) -> None:
     """Revoke a token by its id."""
     with operating() as (services, caller):
-        identity.revoke_credential(services.store, caller, token_id)
+        identity.revoke_credential(services.store, caller, token_id, kind="token")
     out.print(f"revoked {token_id}")
 
 
@@ -198,7 +198,7 @@ def keys_list(instrument: Annotated[str | None, typer.Argument()] = None) -> Non
 def keys_revoke(key_id: str) -> None:
     """Revoke an API key by its id."""
     with operating() as (services, caller):
-        identity.revoke_credential(services.store, caller, key_id)
+        identity.revoke_credential(services.store, caller, key_id, kind="api_key")
     out.print(f"revoked {key_id}")
 
 

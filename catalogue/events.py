@@ -241,6 +241,14 @@ class RecordedEvent:
             self._payload = self._registry.decode(self.type, self.schema_version, self._data)
         return self._payload
 
+    def data_json(self) -> JSONDict:
+        """The payload as JSON data at the current schema version, not validated into its
+        class: cheap where only a few fields of a large payload are wanted (history)."""
+        if self._payload is not None or self._registry is None or self._data is None:
+            return self.payload.model_dump(mode="json")
+        data = json.loads(self._data)
+        return self._registry.upcast(self.type, self.schema_version, data)
+
     def _key(self) -> tuple[object, ...]:
         return (
             self.position,

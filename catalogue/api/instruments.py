@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Path
 from pydantic import BaseModel, Field
 
 from catalogue.api.auth import CallerDep
 from catalogue.api.dependencies import ServicesDep
-from catalogue.database import read_transaction
 from catalogue.domain.parameters import ValueType, builtin_vocabulary
-from catalogue.errors import NotFound
-from catalogue.readmodels.investigations import list_instruments
+from catalogue.portal import identity
 
 router = APIRouter(prefix="/api/v1", tags=["instruments"])
 
@@ -40,18 +39,15 @@ class ParameterType(BaseModel):
 @router.get("/instruments", response_model=list[Instrument])
 def get_instruments(services: ServicesDep, caller: CallerDep) -> object:
     """Every beamline."""
-    with read_transaction(services.engine) as connection:
-        return list_instruments(connection)
+    return identity.list_instruments(services.store)
 
 
 @router.get("/instruments/{name}", response_model=Instrument)
-def get_instrument(name: str, services: ServicesDep, caller: CallerDep) -> object:
+def get_instrument(
+    name: Annotated[str, Path(max_length=32)], services: ServicesDep, caller: CallerDep
+) -> object:
     """One beamline."""
-    with read_transaction(services.engine) as connection:
-        for instrument in list_instruments(connection):
-            if instrument["name"] == name:
-                return instrument
-    raise NotFound(f"no instrument {name[:40]!r}")
+    return identity.list_instruments(services.store, name)[0]
 
 
 @router.get("/parameter-types", response_model=list[ParameterType])

@@ -182,7 +182,8 @@ def update_investigation(
     if_match: IfMatchHeader = None,
 ) -> object:
     """Change an investigation (admins and its beamline's scientists); `If-Match` guards it."""
-    command = UpdateInvestigation(**body.model_dump())
+    embargo = timedelta(days=services.settings.embargo_days)
+    command = UpdateInvestigation(embargo=embargo, **body.model_dump())
     portal.change_investigation(
         services.store, caller, investigation_id, command, parse_if_match(if_match)
     )

@@ -402,6 +402,13 @@ def decide_dataset(state: Dataset, command: DatasetCommand) -> list[Event]:
             return [DatasetParametersUpdated(parameters=changed)] if changed else []
         case RegisterFiles():
             check_files(command.files, command.existing_paths)
+            added = sum(f.size for f in command.files)
+            if state.volume + added >= 2**63:
+                raise InvalidCommand(
+                    f"the dataset's volume would reach {state.volume + added} bytes, "
+                    "more than a 64-bit count holds",
+                    "files",
+                )
             return [DatafilesRegistered(files=command.files)]
         case DeleteDataset():
             return [DatasetDeleted(reason=check_text(command.reason, "reason", max_length=1000))]

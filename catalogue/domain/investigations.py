@@ -48,6 +48,8 @@ class InvestigationCreated(Event):
     end: datetime | None
     release_date: datetime
     doi: str | None
+    #: True when release_date was the default (end + embargo): it then follows the end.
+    release_date_defaulted: bool = False
 
 
 class InvestigationUpdated(Event):
@@ -59,6 +61,8 @@ class InvestigationUpdated(Event):
     end: datetime | None = None
     release_date: datetime | None = None
     doi: str | None = None
+    #: Whether a new release_date is the default (moved with the end) or was given.
+    release_date_defaulted: bool | None = None
 
 
 class ParticipantAdded(Event):
@@ -106,6 +110,7 @@ class Investigation:
     end: datetime | None = None
     release_date: datetime | None = None
     doi: str | None = None
+    release_date_defaulted: bool = False
     participants: dict[str, Role] = field(default_factory=dict)
 
     @property
@@ -133,8 +138,9 @@ class CreateInvestigation:
 
 @dataclass(frozen=True, slots=True)
 class UpdateInvestigation:
-    """Change fields (None leaves a field as it is)."""
+    """Change fields (None leaves a field as it is); a defaulted release date follows the end."""
 
+    embargo: timedelta | None = None
     title: str | None = None
     summary: str | None = None
     start: datetime | None = None
@@ -185,6 +191,7 @@ def evolve_investigation(state: Investigation, event: Event) -> Investigation:
                 end=event.end,
                 release_date=event.release_date,
                 doi=event.doi,
+                release_date_defaulted=event.release_date_defaulted,
             )
         case InvestigationUpdated():
             changes = {k: v for k, v in event.model_dump().items() if v is not None}
@@ -215,10 +222,9 @@ def _create(state: Investigation, command: CreateInvestigation) -> list[Event]:
             f"visit_id {visit_id[:70]!r} must be 1-64 letters, digits, '_.-'", "visit_id"
         )
     if state.exists:
+        # No id in the message: the caller may not be allowed to read that investigation.
         raise AlreadyExists(
-            f"investigation {command.proposal} visit {visit_id} already exists "
-            f"({state.investigation_id})",
-            "proposal",
+            f"investigation {command.proposal} visit {visit_id} already exists", "proposal"
         )
     if command.release_date is not None:
         check_aware(command.release_date, "release_date")
@@ -236,6 +242,7 @@ def _create(state: Investigation, command: CreateInvestigation) -> list[Event]:
             end=command.end,
             release_date=release,
             doi=command.doi,
+            release_date_defaulted=command.release_date is None,
         )
     ]
 
@@ -260,6 +267,14 @@ def _update(state: Investigation, command: UpdateInvestigation) -> list[Event]:
         new = getattr(command, name)
         if new is not None and new != getattr(state, name):
             changes[name] = new
+    if command.release_date is not None:
+        if state.release_date_defaulted:
+            changes["release_date_defaulted"] = False
+    elif state.release_date_defaulted and command.embargo is not None:
+        # The default embargo runs from the end: moving the end moves the opening of the data.
+        release = (end or start) + command.embargo
+        if release != state.release_date:
+            changes["release_date"] = release
     return [InvestigationUpdated(**changes)] if changes else []
 
 

@@ -180,10 +180,24 @@ def _conversion(unit: str) -> _Conversion | None:
         return _conversions[unit]
     except KeyError:
         pass
-    found = _learn(unit) if len(unit) <= MAX_UNIT else None
+    found = _learn(unit) if len(unit) <= MAX_UNIT and _plain_unit(unit) else None
     if len(_conversions) < _MAX_CACHED_UNITS:
         _conversions[unit] = found
     return found
+
+
+#: Unit expressions are names, products, quotients and small powers. pint evaluates numeric
+#: powers exactly, so "10**10**10" would compute a huge integer while holding the GIL.
+_UNIT_CHARACTERS = re.compile(r"[\w\s*/^().%°µÅ'-]*")
+_POWER = re.compile(r"(?:\*\*|\^)\s*[-+]?\s*[0-9](?:\.[0-9]+)?\b(?!\s*(?:\*\*|\^))")
+
+
+def _plain_unit(unit: str) -> bool:
+    """Whether a unit string is safe to hand to pint: known characters, one-digit powers."""
+    if not _UNIT_CHARACTERS.fullmatch(unit):
+        return False
+    powers = len(re.findall(r"\*\*|\^", unit))
+    return powers == len(_POWER.findall(unit))
 
 
 def _learn(unit: str) -> _Conversion | None:

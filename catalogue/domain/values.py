@@ -17,6 +17,8 @@ _USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 _INSTRUMENT = re.compile(r"^[A-Z0-9][A-Z0-9_.-]{0,31}$")
 _PROPOSAL = re.compile(r"^[A-Z0-9]{1,8}(-[A-Z0-9]{1,8}){0,3}$")
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,253}\.[^@\s]{1,63}$")
+#: The longest address SMTP carries (RFC 5321), and the users.email column's size.
+MAX_EMAIL = 320
 
 
 def derived_id(*parts: str) -> uuid.UUID:
@@ -84,7 +86,7 @@ def check_proposal(value: str, field: str = "proposal") -> str:
 
 def check_email(value: str, field: str = "email") -> str:
     """An e-mail address of the usual shape (delivery is not checked)."""
-    if not _EMAIL.fullmatch(value):
+    if len(value) > MAX_EMAIL or not _EMAIL.fullmatch(value):
         raise InvalidCommand(f"{field} {value[:80]!r} is not an e-mail address", field)
     return value
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -17,14 +18,15 @@ S = TypeVar("S")
 
 def describe_change(event: RecordedEvent) -> dict[str, Any]:
     """What an event changed, for people: bulk file lists are summarised, not repeated."""
-    payload = event.payload
-    if isinstance(payload, DatafilesRegistered):
+    data = event.data_json()
+    if event.type == DatafilesRegistered.type_name:
+        files = data["files"]
         return {
-            "file_count": len(payload.files),
-            "volume": sum(f.size for f in payload.files),
-            "first_paths": [f.path for f in payload.files[:10]],
+            "file_count": len(files),
+            "volume": sum(f["size"] for f in files),
+            "first_paths": [f["path"] for f in files[:10]],
         }
-    return payload.model_dump(mode="json", exclude_none=True)
+    return {key: value for key, value in data.items() if value is not None}
 
 
 def history_page(
@@ -34,7 +36,7 @@ def history_page(
     stream = aggregate.stream(key)
     after = 0
     if cursor is not None:
-        if not cursor.isdigit() or len(cursor) > 10:
+        if not re.fullmatch(r"[0-9]{1,9}", cursor):
             raise InvalidQuery("cursor is not one this listing issued", "cursor")
         after = int(cursor)
     events = store.read_stream(stream, after_version=after, limit=limit + 1)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from catalogue.domain import identity as ident
 from catalogue.domain import instruments as inst
@@ -12,6 +13,7 @@ from catalogue.domain.access import can_create_investigation, require
 from catalogue.errors import NotFound
 from catalogue.events import Event
 from catalogue.portal.execution import Caller, execute, reading, run
+from catalogue.readmodels import investigations as instrument_queries
 from catalogue.readmodels.identity import TOKEN_PREFIX, credential_subject, hash_secret, user_exists
 from catalogue.store import EventStore
 
@@ -92,13 +94,16 @@ def issue_token(
     return IssuedSecret(credential_id, token)
 
 
-def revoke_credential(store: EventStore, caller: Caller, credential_id: str) -> None:
-    """Revoke a user's token or a beamline's API key by its id."""
+def revoke_credential(
+    store: EventStore, caller: Caller, credential_id: str, kind: str | None = None
+) -> None:
+    """Revoke a user's token or a beamline's API key by its id (of `kind` if given)."""
     _require_admin(caller, "revoke credentials")
     with reading(store) as connection:
         found = credential_subject(connection, credential_id)
-    if found is None:
-        raise NotFound(f"no token or API key {credential_id!r}")
+    what = {"token": "token", "api_key": "API key"}.get(kind or "", "token or API key")
+    if found is None or (kind is not None and found[0] != kind):
+        raise NotFound(f"no {what} {credential_id!r}")
     kind, subject = found
     if kind == "api_key":
         key_command = inst.RevokeApiKey(credential_id)
@@ -136,3 +141,12 @@ def issue_api_key(
     command = inst.IssueApiKey(credential_id, secret_hash, label, expires_at)
     run(store, caller, inst.INSTRUMENT, instrument, command)
     return IssuedSecret(credential_id, token)
+
+
+def list_instruments(store: EventStore, name: str | None = None) -> list[dict[str, Any]]:
+    """Every beamline (or the one named) with its scientists; anyone may read them."""
+    with reading(store) as connection:
+        found = instrument_queries.list_instruments(connection, name)
+    if name is not None and not found:
+        raise NotFound(f"no instrument {name[:40]!r}")
+    return found

@@ -191,16 +191,19 @@ def get_investigation(
     }
 
 
-def list_instruments(connection: Connection) -> list[dict[str, Any]]:
-    """Every beamline with its scientists."""
+def list_instruments(connection: Connection, name: str | None = None) -> list[dict[str, Any]]:
+    """Every beamline (or the one named) with its scientists."""
+    beamlines = select(instruments).order_by(instruments.c.name)
+    staff = select(instrument_scientists).order_by(instrument_scientists.c.username)
+    if name is not None:
+        beamlines = beamlines.where(instruments.c.name == name)
+        staff = staff.where(instrument_scientists.c.instrument == name)
     scientists: dict[str, list[str]] = {}
-    for row in connection.execute(
-        select(instrument_scientists).order_by(instrument_scientists.c.username)
-    ):
+    for row in connection.execute(staff):
         scientists.setdefault(row.instrument, []).append(row.username)
     return [
         {**row, "scientists": scientists.get(row["name"], [])}
-        for row in connection.execute(select(instruments).order_by(instruments.c.name)).mappings()
+        for row in connection.execute(beamlines).mappings()
     ]
 
 

@@ -13,6 +13,7 @@ from uuid import UUID
 
 from sqlalchemy import Column, ColumnElement, Connection, Select, func, literal, select, tuple_
 
+from catalogue.domain.values import time_out_of_range
 from catalogue.errors import InvalidQuery
 from catalogue.schema import UTCDateTime
 
@@ -91,15 +92,21 @@ def _to_json(value: Any) -> Any:
 
 
 def _from_json(column: Column[Any], value: Any) -> Any:
+    """A key value of the column's type, or ValueError: a cursor may have been tampered with."""
+    # Every key column of a listing is a time, a UUID or a string: all travel as strings.
+    if not isinstance(value, str) or len(value) > 2000:
+        raise ValueError("cursor key is not a string")
     if isinstance(column.type, UTCDateTime):
         parsed = datetime.fromisoformat(value)
-        if parsed.tzinfo is None:
-            raise ValueError("naive time in cursor")
+        if parsed.tzinfo is None or time_out_of_range(parsed):
+            raise ValueError("cursor time is naive or out of range")
         return parsed
     if column.type.python_type is UUID:
         return UUID(value)
-    if not isinstance(value, str | int | float):
-        raise TypeError(value)
+    # Lone surrogates cannot be encoded, and NUL cannot be sent to PostgreSQL.
+    value.encode("utf-8")
+    if "\x00" in value:
+        raise ValueError("NUL in cursor")
     return value
 
 

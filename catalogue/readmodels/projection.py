@@ -293,7 +293,9 @@ class _CatalogueFold:
             case inv.InvestigationUpdated():
                 renamed = {"start": "start_time", "end": "end_time"}
                 changes = {
-                    renamed.get(k, k): v for k, v in payload.model_dump().items() if v is not None
+                    renamed.get(k, k): v
+                    for k, v in payload.model_dump(exclude={"release_date_defaulted"}).items()
+                    if v is not None
                 }
                 _partial_update(self.writes, investigations, "id", key, changes)
             case inv.ParticipantAdded():

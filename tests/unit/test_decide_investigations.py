@@ -82,6 +82,7 @@ def created(**changes: Any) -> InvestigationCreated:
         "end": END,
         "release_date": END + EMBARGO,
         "doi": None,
+        "release_date_defaulted": True,
     }
     return InvestigationCreated(**{**fields, **changes})
 
@@ -98,7 +99,8 @@ CREATE_CASES = [
     pytest.param([], create(end=None), [created(end=None, release_date=START + EMBARGO)],
                  id="create-open-ended-release-is-start-plus-embargo"),
     pytest.param([], create(release_date=START + timedelta(days=1)),
-                 [created(release_date=START + timedelta(days=1))], id="create-explicit-release"),
+                 [created(release_date=START + timedelta(days=1), release_date_defaulted=False)],
+                 id="create-explicit-release"),
     pytest.param([], create(embargo=timedelta(0)), [created(release_date=END)],
                  id="create-no-embargo"),
     pytest.param([], create(visit_id="mx2345-a"),
@@ -171,7 +173,16 @@ UPDATE_CASES = [
     pytest.param([CREATED], UpdateInvestigation(end=NAIVE + timedelta(days=3)),
                  Rejected(InvalidCommand, "end", "needs a timezone"), id="update-naive-end"),
     pytest.param([CREATED], UpdateInvestigation(release_date=START),
-                 [InvestigationUpdated(release_date=START)], id="update-release-date"),
+                 [InvestigationUpdated(release_date=START, release_date_defaulted=False)],
+                 id="update-release-date"),
+    pytest.param([CREATED], UpdateInvestigation(embargo=EMBARGO, end=END + timedelta(days=5)),
+                 [InvestigationUpdated(end=END + timedelta(days=5),
+                                       release_date=END + timedelta(days=5) + EMBARGO)],
+                 id="update-end-moves-a-default-release-date"),
+    pytest.param([created(release_date=START, release_date_defaulted=False)],
+                 UpdateInvestigation(embargo=EMBARGO, end=END + timedelta(days=5)),
+                 [InvestigationUpdated(end=END + timedelta(days=5))],
+                 id="update-end-keeps-a-given-release-date"),
     pytest.param([CREATED], UpdateInvestigation(release_date=NAIVE), Rejected(InvalidCommand,
                  "release_date", "needs a timezone"), id="update-naive-release"),
     pytest.param([CREATED], UpdateInvestigation(title=""), Rejected(InvalidCommand, "title",
@@ -272,6 +283,7 @@ FULL = Investigation(
     end=END,
     release_date=END + EMBARGO,
     doi=None,
+    release_date_defaulted=True,
 )
 
 STATES = [
@@ -281,6 +293,9 @@ STATES = [
                  replace(FULL, title="New", doi=DOI), id="updated-fields-only"),
     pytest.param([CREATED, InvestigationUpdated(release_date=START)],
                  replace(FULL, release_date=START), id="release-moved"),
+    pytest.param([CREATED, InvestigationUpdated(release_date=START, release_date_defaulted=False)],
+                 replace(FULL, release_date=START, release_date_defaulted=False),
+                 id="release-given"),
     pytest.param([CREATED, added("alice", PI), added("bob", CO)],
                  replace(FULL, participants={"alice": PI, "bob": CO}), id="participants"),
     pytest.param([CREATED, added("alice", PI), added("alice", CO)],

@@ -475,3 +475,11 @@ def test_importing_the_module_neither_builds_a_unit_registry_nor_imports_the_pro
     assert result.stdout.strip() == (
         "['catalogue', 'catalogue.domain', 'catalogue.domain.parameters', 'catalogue.errors']"
     )
+
+
+@pytest.mark.timeout(10)
+@pytest.mark.parametrize("unit", ["10**10**10", "9**9**9", "m**12", "s^99", "m**(2)"])
+def test_unit_powers_that_would_make_pint_compute_huge_numbers_are_refused(unit):
+    with pytest.raises(InvalidCommand) as raised:
+        check_parameter(builtin_vocabulary(), "MX_exposureTime", 1, unit)
+    assert raised.value.field == "unit"
