@@ -189,7 +189,7 @@ def test_tokens_authenticate_until_revoked(operator, api):
     listed, unknown = operator.run_all(
         ("tokens", "list", "alice"), ("tokens", "revoke", "0123456789abcdef")
     )
-    assert_one_line_error(unknown, "no token or API key '0123456789abcdef'")
+    assert_one_line_error(unknown, "no token '0123456789abcdef'")
     assert listed.returncode == 0, listed.stderr
     cells = row(listed.stdout, token_id)
     assert cells[1:3] == ["alice", "laptop"]
@@ -224,6 +224,12 @@ def test_instruments_scientists_and_api_keys(operator, api):
     history = api.get(f"/api/v1/datasets/{made.json()['id']}/history", headers=bearer(key))
     assert history.json()["items"][0]["actor"] == f"api-key:ID23-1/{key_id}"
 
+    # Each revoke command revokes only its own kind of credential.
+    assert_one_line_error(operator.run("tokens", "revoke", key_id), f"no token '{key_id}'")
+    assert_one_line_error(
+        operator.run("api-keys", "revoke", scientist.credential_id),
+        f"no API key '{scientist.credential_id}'",
+    )
     assert f"revoked {key_id}" in operator.ok("api-keys", "revoke", key_id)
     refused = api.post(datasets, json={**body, "name": "scan2"}, headers=bearer(key))
     assert_problem(refused, 401, "unauthenticated")
