@@ -216,7 +216,7 @@ def list_datasets(
     where = DatasetFilter(sample, technique, start_from, start_to, parameter)
     return portal.list_datasets(
         services.store, caller, investigation_id, where, sort, cursor, limit
-    )
+    ).as_response()
 
 
 @router.post(
@@ -356,7 +356,7 @@ def list_files(
     limit: LimitQuery = DEFAULT,
 ) -> object:
     """The dataset's files, by path."""
-    return portal.list_files(services.store, caller, dataset_id, cursor, limit)
+    return portal.list_files(services.store, caller, dataset_id, cursor, limit).as_response()
 
 
 @router.get("/datasets/{dataset_id}/history", response_model=PageOf[HistoryEntry])
@@ -368,4 +368,4 @@ def dataset_history(
     limit: LimitQuery = DEFAULT,
 ) -> object:
     """Who changed the dataset, when, and what; oldest first."""
-    return portal.dataset_history(services.store, caller, dataset_id, cursor, limit)
+    return portal.dataset_history(services.store, caller, dataset_id, cursor, limit).as_response()

@@ -138,7 +138,9 @@ def list_investigations(
 ) -> object:
     """The investigations you may read: yours, your beamlines', and open data."""
     where = InvestigationFilter(instrument, proposal, start_from, start_to, role, text, released)
-    return portal.list_investigations(services.store, caller, where, sort, cursor, limit)
+    return portal.list_investigations(
+        services.store, caller, where, sort, cursor, limit
+    ).as_response()
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=Investigation)
@@ -242,4 +244,6 @@ def investigation_history(
     limit: LimitQuery = DEFAULT,
 ) -> object:
     """Who changed the investigation, when, and what; oldest first."""
-    return portal.investigation_history(services.store, caller, investigation_id, cursor, limit)
+    return portal.investigation_history(
+        services.store, caller, investigation_id, cursor, limit
+    ).as_response()

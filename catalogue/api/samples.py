@@ -100,7 +100,9 @@ def list_samples(
     limit: LimitQuery = DEFAULT,
 ) -> object:
     """An investigation's samples, by name."""
-    return portal.list_samples(services.store, caller, investigation_id, cursor, limit)
+    return portal.list_samples(
+        services.store, caller, investigation_id, cursor, limit
+    ).as_response()
 
 
 @router.post(
@@ -177,4 +179,4 @@ def sample_history(
     limit: LimitQuery = DEFAULT,
 ) -> object:
     """Who changed the sample, when, and what; oldest first."""
-    return portal.sample_history(services.store, caller, sample_id, cursor, limit)
+    return portal.sample_history(services.store, caller, sample_id, cursor, limit).as_response()

@@ -60,6 +60,7 @@ class InvestigationFacts:
 
     instrument: str
     release_date: datetime
+    #: Participants and their roles (the read model gives only the caller's own role).
     participants: Mapping[str, Role]
 
 

@@ -32,43 +32,43 @@ from catalogue.store import EventStore
 # -- access ---------------------------------------------------------------------------------
 
 
-def _writable(store: EventStore, caller: Caller, investigation_id: UUID) -> InvestigationFacts:
-    facts = readable_facts(store, caller, investigation_id)
+def _writable(connection: Connection, caller: Caller, investigation_id: UUID) -> InvestigationFacts:
+    facts = readable_facts(connection, caller, investigation_id)
     require(
         can_write_data(caller.principal, facts), caller.principal, "add data to this investigation"
     )
     return facts
 
 
-def _sample_owner(store: EventStore, caller: Caller, sample_id: UUID) -> UUID:
+def _sample_owner(connection: Connection, caller: Caller, sample_id: UUID) -> UUID:
     """The sample's investigation if the caller may read it; else 404."""
-    with reading(store) as connection:
-        owner = queries.owner_of_sample(connection, sample_id)
-        facts = (
-            None if owner is None else investigation_queries.investigation_facts(connection, owner)
-        )
+    owner = queries.owner_of_sample(connection, sample_id)
+    facts = None if owner is None else _facts(connection, caller, owner)
     require_read(caller.principal, facts, caller.now, "sample")
     assert owner is not None
     return owner
 
 
 def _dataset_owner(
-    store: EventStore, caller: Caller, dataset_id: UUID, *, allow_deleted: bool = False
+    connection: Connection, caller: Caller, dataset_id: UUID, *, allow_deleted: bool = False
 ) -> UUID:
     """The dataset's investigation if the caller may read it; else 404."""
-    with reading(store) as connection:
-        found = queries.owner_of_dataset(connection, dataset_id)
-        facts = (
-            None
-            if found is None
-            else investigation_queries.investigation_facts(connection, found[0])
-        )
+    found = queries.owner_of_dataset(connection, dataset_id)
+    facts = None if found is None else _facts(connection, caller, found[0])
     require_read(caller.principal, facts, caller.now, "dataset")
     assert found is not None
     owner, deleted = found
     if deleted and not allow_deleted:
         raise NotFound("the dataset was deleted (its history is still available)")
     return owner
+
+
+def _facts(
+    connection: Connection, caller: Caller, investigation_id: UUID
+) -> InvestigationFacts | None:
+    return investigation_queries.investigation_facts(
+        connection, investigation_id, caller.principal.username
+    )
 
 
 def _readable_datasets(
@@ -79,7 +79,7 @@ def _readable_datasets(
     facts: dict[UUID, InvestigationFacts | None] = {}
     for dataset_id, owner in queries.dataset_owners(connection, dataset_ids).items():
         if owner not in facts:
-            facts[owner] = investigation_queries.investigation_facts(connection, owner)
+            facts[owner] = _facts(connection, caller, owner)
         found = facts[owner]
         if found is not None and can_read(caller.principal, found, caller.now):
             readable.add(dataset_id)
@@ -93,8 +93,8 @@ def list_samples(
     store: EventStore, caller: Caller, investigation_id: UUID, cursor: str | None, limit: int
 ) -> Page:
     """An investigation's samples."""
-    readable_facts(store, caller, investigation_id)
     with reading(store) as connection:
+        readable_facts(connection, caller, investigation_id)
         return queries.list_samples(connection, investigation_id, cursor, limit)
 
 
@@ -102,7 +102,9 @@ def get_sample(
     store: EventStore, caller: Caller, sample_id: UUID, as_of: datetime | None = None
 ) -> dict[str, Any]:
     """One sample with its datasets, or (without them) as it was at `as_of`."""
-    _sample_owner(store, caller, sample_id)
+    with reading(store) as connection:
+        _sample_owner(connection, caller, sample_id)
+        found = None if as_of is not None else queries.get_sample(connection, sample_id)
     if as_of is not None:
         state, version, changed = state_as_of(store, smp.SAMPLE, sample_id, as_of)
         if not state.exists:
@@ -122,8 +124,6 @@ def get_sample(
             "dataset_count": None,
             "datasets": None,
         }
-    with reading(store) as connection:
-        found = queries.get_sample(connection, sample_id)
     if found is None:
         raise NotFound("no sample with that id")
     return found
@@ -133,10 +133,10 @@ def register_sample(
     store: EventStore, caller: Caller, investigation_id: UUID, command: smp.RegisterSample
 ) -> UUID:
     """Describe a sample of the investigation."""
-    _writable(store, caller, investigation_id)
-    parent_owner = None
-    if command.parent_id is not None:
-        with reading(store) as connection:
+    with reading(store) as connection:
+        _writable(connection, caller, investigation_id)
+        parent_owner = None
+        if command.parent_id is not None:
             parent_owner = queries.owner_of_sample(connection, command.parent_id)
     checked = smp.RegisterSample(
         investigation_id=investigation_id,
@@ -161,7 +161,8 @@ def update_sample(
     if_match: int | None = None,
 ) -> int:
     """Change a sample's description, formula or safety information."""
-    _writable(store, caller, _sample_owner(store, caller, sample_id))
+    with reading(store) as connection:
+        _writable(connection, caller, _sample_owner(connection, caller, sample_id))
     outcome = run(store, caller, smp.SAMPLE, sample_id, command, if_match=if_match)
     return outcome.version
 
@@ -170,7 +171,8 @@ def sample_history(
     store: EventStore, caller: Caller, sample_id: UUID, cursor: str | None, limit: int
 ) -> Page:
     """Who changed the sample, when, and what."""
-    _sample_owner(store, caller, sample_id)
+    with reading(store) as connection:
+        _sample_owner(connection, caller, sample_id)
     return history_page(store, smp.SAMPLE, sample_id, cursor, limit)
 
 
@@ -187,8 +189,8 @@ def list_datasets(
     limit: int,
 ) -> Page:
     """An investigation's datasets."""
-    readable_facts(store, caller, investigation_id)
     with reading(store) as connection:
+        readable_facts(connection, caller, investigation_id)
         return queries.list_datasets(connection, investigation_id, where, sort, cursor, limit)
 
 
@@ -196,11 +198,11 @@ def get_dataset(
     store: EventStore, caller: Caller, dataset_id: UUID, as_of: datetime | None = None
 ) -> dict[str, Any]:
     """One dataset with its parameters, now or as it was at `as_of`."""
-    _dataset_owner(store, caller, dataset_id, allow_deleted=as_of is not None)
+    with reading(store) as connection:
+        _dataset_owner(connection, caller, dataset_id, allow_deleted=as_of is not None)
+        found = None if as_of is not None else queries.get_dataset(connection, dataset_id)
     if as_of is not None:
         return dataset_as_of(store, dataset_id, as_of)
-    with reading(store) as connection:
-        found = queries.get_dataset(connection, dataset_id)
     if found is None:
         raise NotFound("no dataset with that id")
     return found
@@ -256,8 +258,8 @@ def create_dataset(
     parameters: Sequence[ds.RawParameter] = (),
 ) -> UUID:
     """Open a dataset in the investigation (a scan started, or a result was produced)."""
-    _writable(store, caller, investigation_id)
     with reading(store) as connection:
+        _writable(connection, caller, investigation_id)
         sample_owner = None if sample_id is None else queries.owner_of_sample(connection, sample_id)
         known_inputs = _readable_datasets(connection, caller, list(input_ids))
     command = ds.CreateDataset(
@@ -289,7 +291,8 @@ def change_dataset(
     if_match: int | None = None,
 ) -> int:
     """Close a dataset, update its parameters, or delete it."""
-    _writable(store, caller, _dataset_owner(store, caller, dataset_id))
+    with reading(store) as connection:
+        _writable(connection, caller, _dataset_owner(connection, caller, dataset_id))
     outcome = run(store, caller, ds.DATASET, dataset_id, command, if_match=if_match)
     return outcome.version
 
@@ -302,7 +305,8 @@ def register_files(
     if_match: int | None = None,
 ) -> int:
     """Add files to a dataset (up to 10,000 per call)."""
-    _writable(store, caller, _dataset_owner(store, caller, dataset_id))
+    with reading(store) as connection:
+        _writable(connection, caller, _dataset_owner(connection, caller, dataset_id))
     ds.check_files(files, frozenset())  # before the paths reach a query
 
     def decide(state: ds.Dataset) -> list[Event]:
@@ -319,8 +323,8 @@ def list_files(
     store: EventStore, caller: Caller, dataset_id: UUID, cursor: str | None, limit: int
 ) -> Page:
     """A dataset's files."""
-    _dataset_owner(store, caller, dataset_id)
     with reading(store) as connection:
+        _dataset_owner(connection, caller, dataset_id)
         return queries.list_datafiles(connection, dataset_id, cursor, limit)
 
 
@@ -328,5 +332,6 @@ def dataset_history(
     store: EventStore, caller: Caller, dataset_id: UUID, cursor: str | None, limit: int
 ) -> Page:
     """Who changed the dataset, when, and what."""
-    _dataset_owner(store, caller, dataset_id, allow_deleted=True)
+    with reading(store) as connection:
+        _dataset_owner(connection, caller, dataset_id, allow_deleted=True)
     return history_page(store, ds.DATASET, dataset_id, cursor, limit)

@@ -6,6 +6,8 @@ from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
+from sqlalchemy import Connection
+
 from catalogue.domain import investigations as inv
 from catalogue.domain.access import (
     InvestigationFacts,
@@ -25,10 +27,11 @@ from catalogue.readmodels.paging import Page
 from catalogue.store import EventStore
 
 
-def readable_facts(store: EventStore, caller: Caller, investigation_id: UUID) -> InvestigationFacts:
+def readable_facts(
+    connection: Connection, caller: Caller, investigation_id: UUID
+) -> InvestigationFacts:
     """The investigation's access facts if the caller may read it; else 404."""
-    with reading(store) as connection:
-        facts = queries.investigation_facts(connection, investigation_id)
+    facts = queries.investigation_facts(connection, investigation_id, caller.principal.username)
     return require_read(caller.principal, facts, caller.now, "investigation")
 
 
@@ -51,11 +54,12 @@ def get_investigation(
     store: EventStore, caller: Caller, investigation_id: UUID, as_of: datetime | None = None
 ) -> dict[str, Any]:
     """One investigation now, or as it was at `as_of`."""
-    readable_facts(store, caller, investigation_id)
+    with reading(store) as connection:
+        readable_facts(connection, caller, investigation_id)
+        if as_of is None:
+            found = queries.get_investigation(connection, investigation_id, caller.principal)
     if as_of is not None:
         return investigation_as_of(store, caller, investigation_id, as_of)
-    with reading(store) as connection:
-        found = queries.get_investigation(connection, investigation_id, caller.principal)
     if found is None:
         raise NotFound("no investigation with that id")
     return found
@@ -106,7 +110,8 @@ def investigation_history(
     store: EventStore, caller: Caller, investigation_id: UUID, cursor: str | None, limit: int
 ) -> Page:
     """Who changed the investigation, when, and what."""
-    readable_facts(store, caller, investigation_id)
+    with reading(store) as connection:
+        readable_facts(connection, caller, investigation_id)
     return history_page(store, inv.INVESTIGATION, investigation_id, cursor, limit)
 
 
@@ -161,7 +166,8 @@ def change_investigation(
     if_match: int | None = None,
 ) -> int:
     """Update fields or remove a participant (admins and the beamline's scientists)."""
-    facts = readable_facts(store, caller, investigation_id)
+    with reading(store) as connection:
+        facts = readable_facts(connection, caller, investigation_id)
     require(can_manage(caller.principal, facts), caller.principal, "change this investigation")
     outcome = run(store, caller, inv.INVESTIGATION, investigation_id, command, if_match=if_match)
     return outcome.version
@@ -176,9 +182,9 @@ def add_participant(
     if_match: int | None = None,
 ) -> int:
     """Add a participant or change their role."""
-    facts = readable_facts(store, caller, investigation_id)
-    require(can_manage(caller.principal, facts), caller.principal, "change this investigation")
     with reading(store) as connection:
+        facts = readable_facts(connection, caller, investigation_id)
+        require(can_manage(caller.principal, facts), caller.principal, "change this investigation")
         exists = identity_queries.user_exists(connection, username)
     command = inv.AddParticipant(username, role, exists)
     outcome = run(store, caller, inv.INVESTIGATION, investigation_id, command, if_match=if_match)

@@ -35,7 +35,19 @@ def split_token(token: str) -> tuple[str, str]:
 def resolve_principal(connection: Connection, token: str, now: datetime) -> Principal:
     """The caller a bearer token stands for; unknown, expired and revoked tokens are refused."""
     credential_id, secret = split_token(token)
-    row = connection.execute(select(credentials).where(credentials.c.id == credential_id)).first()
+    # The credential and whether its user is an admin, in one round trip.
+    is_admin = (
+        exists()
+        .where(
+            group_members.c.group_name == ADMIN_GROUP,
+            group_members.c.username == credentials.c.subject,
+            credentials.c.kind == "token",
+        )
+        .label("is_admin")
+    )
+    row = connection.execute(
+        select(credentials, is_admin).where(credentials.c.id == credential_id)
+    ).first()
     # Compare hashes in constant time even when the id is unknown, so timing tells nothing.
     expected = row.secret_hash if row is not None else "0" * 64
     if not hmac.compare_digest(hash_secret(secret), expected) or row is None:
@@ -47,13 +59,6 @@ def resolve_principal(connection: Connection, token: str, now: datetime) -> Prin
     if row.kind == "api_key":
         return Principal(PrincipalKind.API_KEY, instrument=row.subject, credential_id=row.id)
     username = row.subject
-    is_admin = connection.execute(
-        select(
-            exists().where(
-                group_members.c.group_name == ADMIN_GROUP, group_members.c.username == username
-            )
-        )
-    ).scalar_one()
     scientist_of = connection.execute(
         select(instrument_scientists.c.instrument).where(
             instrument_scientists.c.username == username
@@ -62,7 +67,7 @@ def resolve_principal(connection: Connection, token: str, now: datetime) -> Prin
     return Principal(
         PrincipalKind.USER,
         username=username,
-        is_admin=bool(is_admin),
+        is_admin=bool(row.is_admin),
         scientist_of=frozenset(scientist_of),
         credential_id=row.id,
     )

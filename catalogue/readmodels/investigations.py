@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import ColumnElement, Connection, Select, func, or_, select
+from sqlalchemy import ColumnElement, Connection, Select, and_, func, or_, select
 
 from catalogue.domain.access import InvestigationFacts, Principal, PrincipalKind, can_see_emails
 from catalogue.domain.investigations import Role
@@ -50,22 +50,25 @@ def readable_clause(principal: Principal, now: datetime) -> ColumnElement[bool] 
 
 
 def investigation_facts(
-    connection: Connection, investigation_id: UUID
+    connection: Connection, investigation_id: UUID, username: str | None
 ) -> InvestigationFacts | None:
-    """What the access rules need to know of one investigation, or None if there is none."""
+    """What the access rules need to know of one investigation for this caller, or None if
+    there is none: its beamline, release date and the caller's own role (one statement)."""
     row = connection.execute(
-        select(investigations.c.instrument, investigations.c.release_date).where(
-            investigations.c.id == investigation_id
+        select(investigations.c.instrument, investigations.c.release_date, participants.c.role)
+        .outerjoin(
+            participants,
+            and_(
+                participants.c.investigation_id == investigations.c.id,
+                participants.c.username == (username or ""),
+            ),
         )
+        .where(investigations.c.id == investigation_id)
     ).first()
     if row is None:
         return None
-    roles = connection.execute(
-        select(participants.c.username, participants.c.role).where(
-            participants.c.investigation_id == investigation_id
-        )
-    ).all()
-    return InvestigationFacts(row.instrument, row.release_date, {u: Role(r) for u, r in roles})
+    roles = {} if row.role is None or username is None else {username: Role(row.role)}
+    return InvestigationFacts(row.instrument, row.release_date, roles)
 
 
 @dataclass(frozen=True, slots=True)

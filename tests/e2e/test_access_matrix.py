@@ -398,7 +398,7 @@ def test_listing_holds_exactly_the_readable_investigations(harness: Harness, rol
         every = connection.execute(select(investigations_table.c.id)).scalars().all()
         readable = set()
         for investigation_id in every:
-            facts = investigation_facts(connection, investigation_id)
+            facts = investigation_facts(connection, investigation_id, principal.username)
             assert facts is not None
             if can_read(principal, facts, now):
                 readable.add(str(investigation_id))
