@@ -88,6 +88,9 @@ def issue_token(
 ) -> IssuedSecret:
     """A new bearer token for a user."""
     _require_admin(caller, "issue tokens")
+    with reading(store) as connection:
+        if not user_exists(connection, username):
+            raise NotFound(f"no user {username[:70]!r}")
     credential_id, token, secret_hash = _new_secret()
     command = ident.IssueToken(credential_id, secret_hash, label, expires_at)
     run(store, caller, ident.USER, username, command)
@@ -137,6 +140,9 @@ def issue_api_key(
         caller.principal,
         f"issue API keys for {instrument}",
     )
+    with reading(store) as connection:
+        if not instrument_queries.instrument_exists(connection, instrument):
+            raise NotFound(f"no instrument {instrument[:40]!r}")
     credential_id, token, secret_hash = _new_secret()
     command = inst.IssueApiKey(credential_id, secret_hash, label, expires_at)
     run(store, caller, inst.INSTRUMENT, instrument, command)
