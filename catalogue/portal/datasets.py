@@ -19,14 +19,16 @@ from catalogue.domain.access import (
     require_read,
 )
 from catalogue.domain.parameters import builtin_vocabulary
-from catalogue.errors import NotFound
+from catalogue.errors import NotFound, StoreError
 from catalogue.events import Event
 from catalogue.portal.execution import Caller, execute, reading, run
 from catalogue.portal.history import history_page, state_as_of
 from catalogue.portal.investigations import readable_facts
+from catalogue.projections import Status, read_checkpoint
 from catalogue.readmodels import datasets as queries
 from catalogue.readmodels import investigations as investigation_queries
 from catalogue.readmodels.paging import Page
+from catalogue.readmodels.projection import CatalogueProjection
 from catalogue.store import EventStore
 
 # -- access ---------------------------------------------------------------------------------
@@ -312,6 +314,10 @@ def register_files(
     def decide(state: ds.Dataset) -> list[Event]:
         # Looked up on every attempt: a concurrent registration may have added some paths.
         with reading(store) as connection:
+            # The path check trusts the read model: while a rebuild replays it, it may not
+            # yet hold paths that events already do (and a duplicate would break the rebuild).
+            if read_checkpoint(connection, CatalogueProjection.name).status is not Status.LIVE:
+                raise StoreError("the catalogue read model is being rebuilt; try again later")
             existing = queries.existing_paths(connection, dataset_id, [f.path for f in files])
         return ds.decide_dataset(state, ds.RegisterFiles(tuple(files), existing))
 
