@@ -688,6 +688,7 @@ def prepare_database(server: Server, scale: Scale, reload: bool) -> None:
 def load(server: Server, scale: Scale, batch: int, reload: bool) -> dict[str, Any]:
     """Load the catalogue unless it is loaded already; the load record either way."""
     prepare_database(server, scale, reload)
+    revision = code_revision()  # now: the write path under test was imported at start-up
     url = server.database_url(scale.database)
     services = build_services(Settings(database_url=url))
     try:
@@ -713,7 +714,7 @@ def load(server: Server, scale: Scale, batch: int, reload: bool) -> dict[str, An
         "complete": True,
         "scale": scale.name,
         "loaded_at": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "code": code_revision(),
+        "code": revision,
         "counts": counts,
         "sizes": server.sizes(scale.database),
         "stats": asdict(stats),
@@ -883,8 +884,11 @@ def check_answer(endpoint: Endpoint, response: httpx.Response) -> str | None:
         return f"not a page (items, next_cursor, total): {str(body)[:200]}"
     if cursor is not None and not isinstance(cursor, str):
         return f"next_cursor is not a string: {cursor!r}"
-    if endpoint.expect_total is not None and total != endpoint.expect_total:
-        return f"total {total}, expected {endpoint.expect_total}"
+    expected = endpoint.expect_total
+    # A total counted only up to a bound (total_exact false) may stop short.
+    bounded = body.get("total_exact", True) is False and expected is not None and total < expected
+    if expected is not None and total != expected and not bounded:
+        return f"total {total}, expected {expected}"
     if endpoint.expect_items is not None and len(items) != endpoint.expect_items:
         return f"{len(items)} items, expected {endpoint.expect_items}"
     return None
@@ -1171,7 +1175,7 @@ def measure(server: Server, scale: Scale, requests: int, clients: int) -> list[M
 def report(m: Measurement) -> None:
     """One endpoint's line, and its first failures."""
     print(
-        f"  {m.endpoint.label:<72} p50 {m.percentile(50):6.1f}  p95 {m.percentile(95):6.1f}  "
+        f"  {m.endpoint.label:<72} p50 {m.percentile(50):6.1f}  p95 {m.percentile(95):6.2f}  "
         f"p99 {m.percentile(99):6.1f} ms  {m.rate:7,.0f} req/s  "
         f"{len(m.failures)} failed  {'PASS' if m.met else 'MISS'}",
         flush=True,
@@ -1188,7 +1192,7 @@ def table(measurements: Sequence[Measurement]) -> str:
     ]
     for m in measurements:
         lines.append(
-            f"| {m.endpoint.label} | {m.percentile(50):.1f} | {m.percentile(95):.1f} | "
+            f"| {m.endpoint.label} | {m.percentile(50):.1f} | {m.percentile(95):.2f} | "
             f"{m.percentile(99):.1f} | {m.rate:,.0f} | {len(m.failures)} | "
             f"{'PASS' if m.met else 'MISS'} |"
         )
@@ -1277,10 +1281,12 @@ autovacuum would leave a long-lived database.
 
 How it is measured: `catalogue serve` with `CATALOGUE_WORKERS=2` (log level warning: no
 access log), a token made with `catalogue tokens create bench`; 100 warm-up requests per
-endpoint, then 2,000 timed requests per endpoint from 2 client processes (httpx, one
-keep-alive connection each, back to back), on the same 2-CPU machine as the service and
-PostgreSQL. Every answer is checked (status 200, page shape, totals, 20 parameters).
-Single datasets and histories rotate over 1,000 datasets of the big investigation.
+endpoint, then 2,000 timed requests per endpoint from 2 client processes (`--clients`;
+httpx, one keep-alive connection each, requests back to back), on the same 2-CPU machine
+as the service and PostgreSQL. Latency is the client's, from sending the request to the
+last byte of the answer; requests/s is all clients' requests over the wall time. Every
+answer is checked (status 200, page shape, totals, 20 parameters). Single datasets and
+histories rotate over 1,000 datasets of the big investigation.
 """
 
 
