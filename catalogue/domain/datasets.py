@@ -121,7 +121,7 @@ def dataset_id_for(investigation_id: UUID, name: str) -> UUID:
 
 def dataset_stream(dataset_id: UUID) -> str:
     """The stream of one dataset."""
-    return f"dataset-{dataset_id}"
+    return DATASET.stream(dataset_id)
 
 
 @dataclass(frozen=True, slots=True)

@@ -72,12 +72,12 @@ GROUP_EVENTS = (GroupCreated, GroupMemberAdded, GroupMemberRemoved)
 
 def user_stream(username: str) -> str:
     """The stream holding a user and their tokens."""
-    return f"user-{username}"
+    return USER.stream(username)
 
 
 def group_stream(name: str) -> str:
     """The stream holding a group and its members."""
-    return f"group-{name}"
+    return GROUP.stream(name)
 
 
 # -- users ----------------------------------------------------------------------------------

@@ -57,7 +57,7 @@ INSTRUMENT_EVENTS = (
 
 def instrument_stream(name: str) -> str:
     """The stream of one beamline."""
-    return f"instrument-{name}"
+    return INSTRUMENT.stream(name)
 
 
 @dataclass(frozen=True, slots=True)

@@ -93,7 +93,7 @@ def investigation_id_for(proposal: str, visit_id: str) -> UUID:
 
 def investigation_stream(investigation_id: UUID) -> str:
     """The stream of one investigation."""
-    return f"investigation-{investigation_id}"
+    return INVESTIGATION.stream(investigation_id)
 
 
 @dataclass(frozen=True, slots=True)

@@ -53,7 +53,7 @@ def sample_id_for(investigation_id: UUID, name: str) -> UUID:
 
 def sample_stream(sample_id: UUID) -> str:
     """The stream of one sample."""
-    return f"sample-{sample_id}"
+    return SAMPLE.stream(sample_id)
 
 
 @dataclass(frozen=True, slots=True)
