@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
@@ -14,11 +14,11 @@ from rich.table import Table
 from catalogue.database import read_transaction
 from catalogue.domain import instruments as inst
 from catalogue.domain.access import OPERATOR
-from catalogue.portal import identity
+from catalogue.portal import identity, instruments
 from catalogue.portal.execution import Caller
 from catalogue.readmodels import identity as queries
-from catalogue.readmodels.investigations import list_instruments
-from catalogue.services import Services
+from catalogue.readmodels.instruments import list_instruments
+from catalogue.services import Services, open_services
 
 users_app = typer.Typer(help="User accounts.", no_args_is_help=True)
 groups_app = typer.Typer(
@@ -29,14 +29,10 @@ keys_app = typer.Typer(help="Beamline API keys for control systems.", no_args_is
 instruments_app = typer.Typer(help="Beamlines and their scientists.", no_args_is_help=True)
 
 out = Console()
-#: Set by the main CLI: opens the services at the current schema.
-open_services: Callable[[], Services]
 
 
-def install(app: typer.Typer, opener: Callable[[], Services]) -> None:
+def install(app: typer.Typer) -> None:
     """Add these command groups to the main CLI."""
-    global open_services
-    open_services = opener
     app.add_typer(users_app, name="users")
     app.add_typer(groups_app, name="groups")
     app.add_typer(tokens_app, name="tokens")
@@ -182,7 +178,7 @@ def keys_create(
 ) -> None:
     """Issue an API key to a beamline's control system (printed once, stored hashed)."""
     with operating() as (services, caller):
-        secret = identity.issue_api_key(
+        secret = instruments.issue_api_key(
             services.store, caller, instrument, label, _expiry(expires_days)
         )
     _print_secret("API key", secret)
@@ -211,7 +207,7 @@ def instruments_add(
     """Register a beamline."""
     with operating() as (services, caller):
         command = inst.RegisterInstrument(name, full_name, description)
-        identity.run_instrument_command(services.store, caller, name, command)
+        instruments.run_instrument_command(services.store, caller, name, command)
     out.print(f"added instrument {name}")
 
 
@@ -219,7 +215,7 @@ def instruments_add(
 def instruments_add_scientist(instrument: str, username: str) -> None:
     """Make a user one of the beamline's scientists."""
     with operating() as (services, caller):
-        identity.add_scientist(services.store, caller, instrument, username)
+        instruments.add_scientist(services.store, caller, instrument, username)
     out.print(f"{username} is a scientist of {instrument}")
 
 
@@ -228,7 +224,7 @@ def instruments_remove_scientist(instrument: str, username: str) -> None:
     """Take a user off the beamline's scientists."""
     with operating() as (services, caller):
         command = inst.RemoveScientist(username)
-        identity.run_instrument_command(services.store, caller, instrument, command)
+        instruments.run_instrument_command(services.store, caller, instrument, command)
     out.print(f"{username} is no longer a scientist of {instrument}")
 
 

@@ -4,22 +4,19 @@ from __future__ import annotations
 
 import logging
 import sys
-import tomllib
 from typing import Annotated
 
 import typer
-from pydantic import ValidationError
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from catalogue import admin_cli
-from catalogue.errors import CatalogueError, ConfigurationError
+from catalogue.errors import CatalogueError
 from catalogue.projections import Mode
 from catalogue.revisions import current_revision, head_revision, require_current, upgrade
 from catalogue.runner import find_projection, projection_status, rebuild, register_checkpoints
-from catalogue.services import Services, build_services
-from catalogue.settings import Settings
+from catalogue.services import build_services, load_settings, open_services
 
 app = typer.Typer(
     help="Beamline data catalogue: event store, projections and the data-portal API.",
@@ -34,27 +31,6 @@ app.add_typer(projections_app, name="projections")
 
 out = Console()
 err = Console(stderr=True)
-
-
-def load_settings() -> Settings:
-    """Settings from the environment and catalogue.toml, with a one-line error if invalid."""
-    try:
-        return Settings()
-    except tomllib.TOMLDecodeError as error:
-        raise ConfigurationError(f"catalogue.toml is not valid TOML: {error}") from None
-    except ValidationError as error:
-        first = error.errors()[0]
-        field = ".".join(str(part) for part in first["loc"])
-        raise ConfigurationError(f"setting {field}: {first['msg']}") from None
-
-
-def open_services() -> Services:
-    """Services for a command that needs the database at the current schema."""
-    services = build_services(load_settings())
-    require_current(services.engine)
-    # Before the first append: a projection registered later would have to be rebuilt.
-    register_checkpoints(services.store, services.projections)
-    return services
 
 
 @app.command()
@@ -184,7 +160,7 @@ def projections_rebuild(
         services.close()
 
 
-admin_cli.install(app, open_services)
+admin_cli.install(app)
 
 
 def main() -> None:

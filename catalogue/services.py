@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import tomllib
 from dataclasses import dataclass
 
+from pydantic import ValidationError
 from sqlalchemy import Engine
 
 from catalogue.database import create_engine
@@ -12,9 +14,12 @@ from catalogue.domain.identity import GROUP_EVENTS, USER_EVENTS
 from catalogue.domain.instruments import INSTRUMENT_EVENTS
 from catalogue.domain.investigations import INVESTIGATION_EVENTS
 from catalogue.domain.samples import SAMPLE_EVENTS
+from catalogue.errors import ConfigurationError
 from catalogue.events import EventRegistry
 from catalogue.projections import Mode, Projection
 from catalogue.readmodels.projection import CatalogueProjection, IdentityProjection
+from catalogue.revisions import require_current
+from catalogue.runner import register_checkpoints
 from catalogue.settings import Settings
 from catalogue.store import EventStore
 from catalogue.streams import StreamSummaries
@@ -66,3 +71,24 @@ def build_services(settings: Settings) -> Services:
     projections = all_projections()
     store = EventStore(engine, registry, [p for p in projections if p.mode is Mode.INLINE])
     return Services(settings, engine, registry, store, projections)
+
+
+def load_settings() -> Settings:
+    """Settings from the environment and catalogue.toml, with a one-line error if invalid."""
+    try:
+        return Settings()
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigurationError(f"catalogue.toml is not valid TOML: {error}") from None
+    except ValidationError as error:
+        first = error.errors()[0]
+        field = ".".join(str(part) for part in first["loc"])
+        raise ConfigurationError(f"setting {field}: {first['msg']}") from None
+
+
+def open_services() -> Services:
+    """Services for a command that needs the database at the current schema."""
+    services = build_services(load_settings())
+    require_current(services.engine)
+    # Before the first append: a projection registered later would have to be rebuilt.
+    register_checkpoints(services.store, services.projections)
+    return services

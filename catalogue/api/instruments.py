@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 from catalogue.api.auth import CallerDep
 from catalogue.api.dependencies import ServicesDep
 from catalogue.domain.parameters import ValueType, builtin_vocabulary
-from catalogue.portal import identity
+from catalogue.portal import instruments
 
 router = APIRouter(prefix="/api/v1", tags=["instruments"])
 
@@ -39,7 +39,7 @@ class ParameterType(BaseModel):
 @router.get("/instruments", response_model=list[Instrument])
 def get_instruments(services: ServicesDep, caller: CallerDep) -> object:
     """Every beamline."""
-    return identity.list_instruments(services.store)
+    return instruments.list_instruments(services.store)
 
 
 @router.get("/instruments/{name}", response_model=Instrument)
@@ -47,7 +47,7 @@ def get_instrument(
     name: Annotated[str, Path(max_length=32)], services: ServicesDep, caller: CallerDep
 ) -> object:
     """One beamline."""
-    return identity.list_instruments(services.store, name)[0]
+    return instruments.list_instruments(services.store, name)[0]
 
 
 @router.get("/parameter-types", response_model=list[ParameterType])

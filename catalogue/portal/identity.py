@@ -5,15 +5,13 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from catalogue.domain import identity as ident
 from catalogue.domain import instruments as inst
-from catalogue.domain.access import can_create_investigation, require
+from catalogue.domain.access import require
 from catalogue.errors import NotFound
 from catalogue.events import Event
 from catalogue.portal.execution import Caller, execute, reading, run
-from catalogue.readmodels import investigations as instrument_queries
 from catalogue.readmodels.identity import TOKEN_PREFIX, credential_subject, hash_secret, user_exists
 from catalogue.store import EventStore
 
@@ -26,13 +24,15 @@ class IssuedSecret:
     token: str
 
 
-def _new_secret() -> tuple[str, str, str]:
+def new_secret() -> tuple[str, str, str]:
+    """A new credential: its id, the token shown once, and the hash that is stored."""
     credential_id = secrets.token_hex(8)
     secret = secrets.token_urlsafe(32)
     return credential_id, f"{TOKEN_PREFIX}_{credential_id}.{secret}", hash_secret(secret)
 
 
-def _require_admin(caller: Caller, action: str) -> None:
+def require_admin(caller: Caller, action: str) -> None:
+    """Refuse the action unless the caller is an administrator."""
     require(caller.principal.is_admin, caller.principal, action)
 
 
@@ -40,7 +40,7 @@ def add_user(
     store: EventStore, caller: Caller, username: str, full_name: str, email: str, *, admin: bool
 ) -> None:
     """Create an account; `admin` also puts it in the admins group."""
-    _require_admin(caller, "add users")
+    require_admin(caller, "add users")
     command = ident.AddUser(username, full_name, email)
     run(store, caller, ident.USER, username, command)
     if admin:
@@ -50,7 +50,7 @@ def add_user(
 
 def ensure_group(store: EventStore, caller: Caller, name: str, description: str) -> None:
     """Create the group unless it exists."""
-    _require_admin(caller, "create groups")
+    require_admin(caller, "create groups")
 
     def decide(state: ident.Group) -> list[Event]:
         if state.exists:
@@ -62,14 +62,14 @@ def ensure_group(store: EventStore, caller: Caller, name: str, description: str)
 
 def create_group(store: EventStore, caller: Caller, name: str, description: str) -> None:
     """Create a group (an error if it exists)."""
-    _require_admin(caller, "create groups")
+    require_admin(caller, "create groups")
     command = ident.CreateGroup(name, description)
     run(store, caller, ident.GROUP, name, command)
 
 
 def add_member(store: EventStore, caller: Caller, group: str, username: str) -> None:
     """Put a user in a group."""
-    _require_admin(caller, "change groups")
+    require_admin(caller, "change groups")
     with reading(store) as connection:
         exists = user_exists(connection, username)
     command = ident.AddMember(username, exists)
@@ -78,7 +78,7 @@ def add_member(store: EventStore, caller: Caller, group: str, username: str) -> 
 
 def remove_member(store: EventStore, caller: Caller, group: str, username: str) -> None:
     """Take a user out of a group."""
-    _require_admin(caller, "change groups")
+    require_admin(caller, "change groups")
     command = ident.RemoveMember(username)
     run(store, caller, ident.GROUP, group, command)
 
@@ -87,11 +87,11 @@ def issue_token(
     store: EventStore, caller: Caller, username: str, label: str, expires_at: datetime | None
 ) -> IssuedSecret:
     """A new bearer token for a user."""
-    _require_admin(caller, "issue tokens")
+    require_admin(caller, "issue tokens")
     with reading(store) as connection:
         if not user_exists(connection, username):
             raise NotFound(f"no user {username[:70]!r}")
-    credential_id, token, secret_hash = _new_secret()
+    credential_id, token, secret_hash = new_secret()
     command = ident.IssueToken(credential_id, secret_hash, label, expires_at)
     run(store, caller, ident.USER, username, command)
     return IssuedSecret(credential_id, token)
@@ -101,7 +101,7 @@ def revoke_credential(
     store: EventStore, caller: Caller, credential_id: str, kind: str | None = None
 ) -> None:
     """Revoke a user's token or a beamline's API key by its id (of `kind` if given)."""
-    _require_admin(caller, "revoke credentials")
+    require_admin(caller, "revoke credentials")
     with reading(store) as connection:
         found = credential_subject(connection, credential_id)
     what = {"token": "token", "api_key": "API key"}.get(kind or "", "token or API key")
@@ -114,45 +114,3 @@ def revoke_credential(
         return
     token_command = ident.RevokeToken(credential_id)
     run(store, caller, ident.USER, subject, token_command)
-
-
-def run_instrument_command(
-    store: EventStore, caller: Caller, name: str, command: inst.InstrumentCommand
-) -> None:
-    """Register a beamline or change its scientists (admins only)."""
-    _require_admin(caller, "change instruments")
-    run(store, caller, inst.INSTRUMENT, name, command)
-
-
-def add_scientist(store: EventStore, caller: Caller, instrument: str, username: str) -> None:
-    """Make a user one of the beamline's scientists."""
-    with reading(store) as connection:
-        exists = user_exists(connection, username)
-    run_instrument_command(store, caller, instrument, inst.AddScientist(username, exists))
-
-
-def issue_api_key(
-    store: EventStore, caller: Caller, instrument: str, label: str, expires_at: datetime | None
-) -> IssuedSecret:
-    """A new API key for a beamline's control system (admins and its scientists)."""
-    require(
-        can_create_investigation(caller.principal, instrument),
-        caller.principal,
-        f"issue API keys for {instrument}",
-    )
-    with reading(store) as connection:
-        if not instrument_queries.instrument_exists(connection, instrument):
-            raise NotFound(f"no instrument {instrument[:40]!r}")
-    credential_id, token, secret_hash = _new_secret()
-    command = inst.IssueApiKey(credential_id, secret_hash, label, expires_at)
-    run(store, caller, inst.INSTRUMENT, instrument, command)
-    return IssuedSecret(credential_id, token)
-
-
-def list_instruments(store: EventStore, name: str | None = None) -> list[dict[str, Any]]:
-    """Every beamline (or the one named) with its scientists; anyone may read them."""
-    with reading(store) as connection:
-        found = instrument_queries.list_instruments(connection, name)
-    if name is not None and not found:
-        raise NotFound(f"no instrument {name[:40]!r}")
-    return found

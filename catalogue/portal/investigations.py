@@ -22,6 +22,7 @@ from catalogue.errors import NotFound
 from catalogue.portal.execution import Caller, reading, run
 from catalogue.portal.history import history_page, state_as_of
 from catalogue.readmodels import identity as identity_queries
+from catalogue.readmodels import instruments as instrument_queries
 from catalogue.readmodels import investigations as queries
 from catalogue.readmodels.paging import Page
 from catalogue.store import EventStore
@@ -75,7 +76,7 @@ def investigation_as_of(
     show_email = can_see_emails(caller.principal)
     people = []
     with reading(store) as connection:
-        accounts = {u["username"]: u for u in identity_queries.list_users(connection)}
+        accounts = identity_queries.users_by_name(connection, list(state.participants))
     for username, role in sorted(state.participants.items(), key=lambda p: (p[1], p[0])):
         account = accounts.get(username, {})
         people.append(
@@ -138,7 +139,7 @@ def create_investigation(
     )
     check_instrument_name(instrument)  # before it reaches a query
     with reading(store) as connection:
-        known = queries.instrument_exists(connection, instrument)
+        known = instrument_queries.instrument_exists(connection, instrument)
     command = inv.CreateInvestigation(
         proposal=proposal,
         instrument=instrument,

@@ -80,6 +80,14 @@ def user_exists(connection: Connection, username: str) -> bool:
     )
 
 
+def users_by_name(connection: Connection, usernames: list[str]) -> dict[str, dict[str, Any]]:
+    """The accounts of these users, by username (unknown names are left out)."""
+    if not usernames:
+        return {}
+    query = select(users).where(users.c.username.in_(usernames))
+    return {row["username"]: dict(row) for row in connection.execute(query).mappings()}
+
+
 def list_users(connection: Connection) -> list[dict[str, Any]]:
     """Every user with their groups."""
     rows = connection.execute(select(users).order_by(users.c.username)).mappings().all()

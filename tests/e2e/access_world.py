@@ -26,7 +26,7 @@ from catalogue.domain.access import OPERATOR
 from catalogue.domain.datasets import Datafile, RawParameter
 from catalogue.domain.investigations import Role
 from catalogue.portal import datasets as data_portal
-from catalogue.portal import identity
+from catalogue.portal import identity, instruments
 from catalogue.portal import investigations as investigation_portal
 from catalogue.portal.execution import Caller
 from catalogue.schema import metadata as catalogue_metadata
@@ -185,16 +185,16 @@ def build_world(services: Services) -> World:
     caller = Caller(OPERATOR, source="cli")
     now = datetime.now(UTC)
     for name in (OWN_BEAMLINE, OTHER_BEAMLINE):
-        identity.run_instrument_command(
+        instruments.run_instrument_command(
             store, caller, name, inst.RegisterInstrument(name, f"Beamline {name}", "")
         )
     tokens: dict[str, str] = {}
     for username, (full_name, admin) in USERS.items():
         identity.add_user(store, caller, username, full_name, email_of(username), admin=admin)
         tokens[username] = identity.issue_token(store, caller, username, "tests", None).token
-    identity.add_scientist(store, caller, OWN_BEAMLINE, "scientist")
-    tokens["key_id23"] = identity.issue_api_key(store, caller, OWN_BEAMLINE, "ctl", None).token
-    tokens["key_bm29"] = identity.issue_api_key(store, caller, OTHER_BEAMLINE, "ctl", None).token
+    instruments.add_scientist(store, caller, OWN_BEAMLINE, "scientist")
+    tokens["key_id23"] = instruments.issue_api_key(store, caller, OWN_BEAMLINE, "ctl", None).token
+    tokens["key_bm29"] = instruments.issue_api_key(store, caller, OTHER_BEAMLINE, "ctl", None).token
     for name in ("foreign-pi", "public-pi", "extra"):
         del tokens[name]
 

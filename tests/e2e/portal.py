@@ -20,7 +20,7 @@ from fastapi.testclient import TestClient
 from catalogue.api.app import create_app
 from catalogue.domain.access import OPERATOR
 from catalogue.domain.instruments import RegisterInstrument
-from catalogue.portal import identity
+from catalogue.portal import identity, instruments
 from catalogue.portal.execution import Caller
 from catalogue.services import Services
 from catalogue.settings import Settings
@@ -50,9 +50,9 @@ def add_user(
 
 def add_instrument(store: EventStore, name: str, scientists: Sequence[str] = ()) -> None:
     """A registered beamline with its scientists (who must exist)."""
-    identity.run_instrument_command(store, CLI, name, RegisterInstrument(name, name, ""))
+    instruments.run_instrument_command(store, CLI, name, RegisterInstrument(name, name, ""))
     for username in scientists:
-        identity.add_scientist(store, CLI, name, username)
+        instruments.add_scientist(store, CLI, name, username)
 
 
 def bearer(token: str) -> dict[str, str]:

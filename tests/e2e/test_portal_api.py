@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from catalogue.domain.instruments import RegisterInstrument
-from catalogue.portal import identity
+from catalogue.portal import identity, instruments
 from tests.e2e.portal import (
     CLI,
     EMBARGO_DAYS,
@@ -119,7 +119,7 @@ def test_only_admins_and_the_beamlines_scientists_create_investigations(portal):
     assert_problem(
         portal.client.post(INVESTIGATIONS, json=body, headers=bearer(user.token)), 403, "forbidden"
     )
-    identity.add_scientist(portal.store, CLI, INSTRUMENT, "bob")
+    instruments.add_scientist(portal.store, CLI, INSTRUMENT, "bob")
     created = portal.client.post(INVESTIGATIONS, json=body, headers=bearer(user.token))
     assert created.status_code == 201, created.text
 
@@ -286,7 +286,7 @@ def test_participants_put_and_delete_and_the_last_pi_stays(portal):
 
 def test_history_and_as_of(portal):
     scientist = add_user(portal.store, "bob")
-    identity.add_scientist(portal.store, CLI, INSTRUMENT, "bob")
+    instruments.add_scientist(portal.store, CLI, INSTRUMENT, "bob")
     as_bob = bearer(scientist.token)
     created = portal.create_investigation(title="Old title")
     path = f"{INVESTIGATIONS}/{created['id']}"
@@ -1135,8 +1135,8 @@ def test_unknown_revoked_and_expired_tokens_are_401(portal):
 
 
 def test_api_key_writes_data_on_its_own_beamline_only(portal):
-    identity.run_instrument_command(portal.store, CLI, "BM29", RegisterInstrument("BM29"))
-    key = identity.issue_api_key(portal.store, CLI, INSTRUMENT, "control", None)
+    instruments.run_instrument_command(portal.store, CLI, "BM29", RegisterInstrument("BM29"))
+    key = instruments.issue_api_key(portal.store, CLI, INSTRUMENT, "control", None)
     mine = portal.create_investigation()
     theirs = portal.create_investigation("MX-9", instrument="BM29")
     body = {"name": "scan", "location": "/data/scan", "start": iso(START)}

@@ -13,7 +13,7 @@ from catalogue.domain import samples as smp
 from catalogue.domain.access import OPERATOR
 from catalogue.domain.instruments import RegisterInstrument
 from catalogue.portal import datasets as data
-from catalogue.portal import identity
+from catalogue.portal import identity, instruments
 from catalogue.portal import investigations as investigations_portal
 from catalogue.portal.execution import Caller
 from catalogue.runner import rebuild, register_checkpoints
@@ -44,9 +44,9 @@ def run_workload(services: Services) -> dict[str, Any]:
     identity.remove_member(store, CALLER, "id23", "alice")
     token = identity.issue_token(store, CALLER, "bob", "laptop", None)
     identity.revoke_credential(store, CALLER, token.credential_id)
-    identity.run_instrument_command(store, CALLER, "ID23-1", RegisterInstrument("ID23-1"))
-    identity.add_scientist(store, CALLER, "ID23-1", "bob")
-    identity.issue_api_key(store, CALLER, "ID23-1", "control", START + timedelta(days=30))
+    instruments.run_instrument_command(store, CALLER, "ID23-1", RegisterInstrument("ID23-1"))
+    instruments.add_scientist(store, CALLER, "ID23-1", "bob")
+    instruments.issue_api_key(store, CALLER, "ID23-1", "control", START + timedelta(days=30))
     investigation = investigations_portal.create_investigation(
         store,
         CALLER,
