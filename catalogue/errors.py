@@ -115,6 +115,20 @@ class InvalidCommand(DomainError):
     status = 422
 
 
+class TooLarge(InvalidCommand):
+    """Content or an upload over the configured size; nothing was stored."""
+
+    problem_type = "too-large"
+    status = 413
+
+
+class UnsupportedMediaType(InvalidCommand):
+    """An upload of a type the service does not take (an attachment that is not PNG or JPEG)."""
+
+    problem_type = "unsupported-media-type"
+    status = 415
+
+
 class AlreadyExists(DomainError):
     """A name already taken where names must be unique (dataset, sample, user)."""
 

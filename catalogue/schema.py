@@ -304,3 +304,102 @@ datafiles = Table(
     Column("modified_at", UTCDateTime(), nullable=True),
     Column("registered_at", UTCDateTime(), nullable=False),
 )
+
+# -- the electronic logbook -----------------------------------------------------------------
+
+logbook_entries = Table(
+    "logbook_entries",
+    metadata,
+    Column("id", Uuid(), primary_key=True),
+    # The position of the entry's first event: an integer key for SQLite's full-text index
+    # and the tie-breaker of the newest-first order.
+    Column("seq", BigInteger, nullable=False, unique=True),
+    Column("kind", String(16), nullable=False),
+    Column("category", String(16), nullable=False),
+    Column("investigation_id", Uuid(), nullable=True),
+    Column("instrument", String(32), nullable=True),
+    Column("dataset_id", Uuid(), nullable=True),
+    Column("author", String(200), nullable=False),
+    Column("client_id", String(200), nullable=True),
+    Column("occurred_at", UTCDateTime(), nullable=False),
+    Column("text", Text, nullable=False),
+    Column("markup", String(16), nullable=True),
+    Column("source", Text, nullable=True),
+    Column("html", Text, nullable=True),
+    Column("html_text", Text, nullable=True),
+    Column("software", String(200), nullable=True),
+    Column("machine", String(200), nullable=True),
+    Column("attachment_count", Integer, nullable=False),
+    Column("deleted", Boolean, nullable=False),
+    Column("deleted_reason", Text, nullable=True),
+    Column("version", Integer, nullable=False),
+    Column("content_version", Integer, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    # The position and type of the last event that changed the entry: live followers ask
+    # for everything changed after the position they last saw.
+    Column("changed_position", BigInteger, nullable=False),
+    Column("last_change", String(32), nullable=False),
+    Index("ix_logbook_entries_investigation", "investigation_id", "occurred_at", "seq"),
+    Index("ix_logbook_entries_instrument", "instrument", "occurred_at", "seq"),
+    Index("ix_logbook_entries_dataset", "dataset_id", "occurred_at", "seq"),
+    Index("ix_logbook_entries_investigation_changes", "investigation_id", "changed_position"),
+    Index("ix_logbook_entries_instrument_changes", "instrument", "changed_position"),
+    Index("ix_logbook_entries_kind_changes", "kind", "changed_position"),
+)
+
+logbook_entry_tags = Table(
+    "logbook_entry_tags",
+    metadata,
+    Column("entry_id", Uuid(), primary_key=True),
+    Column("tag", String(64), primary_key=True),
+    Index("ix_logbook_entry_tags_tag", "tag", "entry_id"),
+)
+
+logbook_attachments = Table(
+    "logbook_attachments",
+    metadata,
+    Column("entry_id", Uuid(), primary_key=True),
+    Column("sha256", String(64), primary_key=True),
+    Column("filename", String(255), nullable=False),
+    Column("content_type", String(64), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("width", Integer, nullable=False),
+    Column("height", Integer, nullable=False),
+    Column("thumbnail_sha256", String(64), nullable=False),
+    Column("added_at", UTCDateTime(), nullable=False),
+    Column("added_by", String(200), nullable=False),
+)
+
+logbook_tags = Table(
+    "logbook_tags",
+    metadata,
+    Column("id", Uuid(), primary_key=True),
+    # `investigation:<id>` or `instrument:<name>`: tag names are unique per logbook.
+    Column("scope", String(64), nullable=False),
+    Column("investigation_id", Uuid(), nullable=True),
+    Column("instrument", String(32), nullable=True),
+    Column("name", String(64), nullable=False),
+    Column("colour", String(7), nullable=False),
+    Column("description", Text, nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    UniqueConstraint("scope", "name"),
+)
+
+#: Full-text objects the migrations create outside this metadata, one kind per database:
+#: SQLite's FTS5 table (and its shadow tables and triggers), PostgreSQL's GIN index.
+FULL_TEXT_TABLE = "logbook_fts"
+FULL_TEXT_INDEX = "ix_logbook_entries_fulltext"
+
+
+def include_object(
+    obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any
+) -> bool:
+    """Alembic's filter: leave the full-text objects that metadata cannot describe alone."""
+    if name is None:
+        return True
+    if type_ == "table" and name.startswith(FULL_TEXT_TABLE):
+        return False
+    return not (type_ == "index" and name == FULL_TEXT_INDEX)

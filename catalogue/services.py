@@ -8,15 +8,19 @@ from dataclasses import dataclass
 from pydantic import ValidationError
 from sqlalchemy import Engine
 
+from catalogue.attachments import AttachmentStore
 from catalogue.database import create_engine
 from catalogue.domain.datasets import DATASET_EVENTS
 from catalogue.domain.identity import GROUP_EVENTS, USER_EVENTS
 from catalogue.domain.instruments import INSTRUMENT_EVENTS
 from catalogue.domain.investigations import INVESTIGATION_EVENTS
+from catalogue.domain.logbook import ENTRY_EVENTS, TAG_EVENTS
 from catalogue.domain.samples import SAMPLE_EVENTS
 from catalogue.errors import ConfigurationError
 from catalogue.events import EventRegistry
+from catalogue.portal.logbook import Limits
 from catalogue.projections import Mode, Projection
+from catalogue.readmodels.logbook_projection import LogbookProjection
 from catalogue.readmodels.projection import CatalogueProjection, IdentityProjection
 from catalogue.revisions import require_current
 from catalogue.runner import register_checkpoints
@@ -34,6 +38,16 @@ class Services:
     registry: EventRegistry
     store: EventStore
     projections: tuple[Projection, ...]
+    attachments: AttachmentStore
+
+    @property
+    def logbook_limits(self) -> Limits:
+        """The configured bounds on logbook content and attachments."""
+        return Limits(
+            max_content=self.settings.logbook_max_content_chars,
+            max_attachment_bytes=self.settings.logbook_max_attachment_bytes,
+            max_image_pixels=self.settings.logbook_max_image_pixels,
+        )
 
     @property
     def catch_up_projections(self) -> tuple[Projection, ...]:
@@ -55,13 +69,20 @@ def event_registry() -> EventRegistry:
             *INVESTIGATION_EVENTS,
             *SAMPLE_EVENTS,
             *DATASET_EVENTS,
+            *ENTRY_EVENTS,
+            *TAG_EVENTS,
         )
     )
 
 
 def all_projections() -> tuple[Projection, ...]:
     """Every projection of the catalogue, inline ones first."""
-    return (StreamSummaries(), IdentityProjection(), CatalogueProjection())
+    return (
+        StreamSummaries(),
+        IdentityProjection(),
+        CatalogueProjection(),
+        LogbookProjection(),
+    )
 
 
 def build_services(settings: Settings) -> Services:
@@ -70,7 +91,8 @@ def build_services(settings: Settings) -> Services:
     registry = event_registry()
     projections = all_projections()
     store = EventStore(engine, registry, [p for p in projections if p.mode is Mode.INLINE])
-    return Services(settings, engine, registry, store, projections)
+    attachments = AttachmentStore(settings.attachments_dir)
+    return Services(settings, engine, registry, store, projections, attachments)
 
 
 def load_settings() -> Settings:

@@ -40,6 +40,26 @@ class Settings(BaseSettings):
         le=100 * 365,
         description="Days from an investigation's end until its data is open by default.",
     )
+    logbook_max_content_chars: int = Field(
+        100_000, ge=1, le=1_000_000, description="Longest logbook entry (text plus rich text)."
+    )
+    logbook_max_attachment_bytes: int = Field(
+        10 * 1024 * 1024, ge=1024, le=1024**3, description="Largest logbook image attachment."
+    )
+    logbook_max_image_pixels: int = Field(
+        50_000_000, ge=1, description="Largest image (width times height) a thumbnail is made of."
+    )
+    live_poll_seconds: float = Field(
+        0.05,
+        gt=0,
+        le=10,
+        description="How often live streams (Server-Sent Events) look for new events.",
+    )
+
+    @property
+    def attachments_dir(self) -> Path:
+        """Where logbook attachments are stored."""
+        return self.data_dir / "attachments"
 
     @classmethod
     def settings_customise_sources(

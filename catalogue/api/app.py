@@ -9,7 +9,8 @@ from collections.abc import AsyncIterator
 
 from fastapi import Depends, FastAPI
 
-from catalogue.api import datasets, health, instruments, investigations, samples
+from catalogue.api import datasets, health, instruments, investigations, logbook, samples
+from catalogue.api.live import HeadWatcher
 from catalogue.api.problems import (
     PROBLEM_RESPONSES,
     install_problem_handlers,
@@ -55,7 +56,9 @@ def create_app(settings: Settings) -> FastAPI:
             stop = threading.Event()
             threads = start_runners(services, stop)
             app.state.services = services
+            app.state.head_watcher = HeadWatcher(services.store, settings.live_poll_seconds)
             yield
+            await app.state.head_watcher.close()
             stop.set()
             for thread in threads:
                 thread.join(timeout=10)
@@ -72,7 +75,7 @@ def create_app(settings: Settings) -> FastAPI:
     )
     install_problem_handlers(app)
     app.include_router(health.router)
-    for module in (instruments, investigations, samples, datasets):
+    for module in (instruments, investigations, samples, datasets, logbook):
         app.include_router(module.router)
     return app
 

@@ -93,6 +93,8 @@ PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
         (404, "No such entity, or not one the caller may see"),
         (409, "The request conflicts with the entity's state"),
         (412, "The If-Match version is stale"),
+        (413, "Content or an upload over the configured size"),
+        (415, "An upload of a type the service does not take"),
         (422, "A value that breaks a rule; `field` names it"),
         (503, "The database is unavailable"),
     )

@@ -6,7 +6,7 @@ from alembic import context
 from sqlalchemy import Connection
 
 from catalogue.database import create_engine
-from catalogue.schema import metadata
+from catalogue.schema import include_object, metadata
 from catalogue.settings import Settings
 
 
@@ -17,6 +17,7 @@ def run_with(connection: Connection) -> None:
         target_metadata=metadata,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        include_object=include_object,
     )
     with context.begin_transaction():
         context.run_migrations()

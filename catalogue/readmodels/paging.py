@@ -102,7 +102,12 @@ def _to_json(value: Any) -> Any:
 
 def _from_json(column: Column[Any], value: Any) -> Any:
     """A key value of the column's type, or ValueError: a cursor may have been tampered with."""
-    # Every key column of a listing is a time, a UUID or a string: all travel as strings.
+    if column.type.python_type is int:
+        # An integer key (a position) travels as a JSON number within 64 bits.
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**63:
+            raise ValueError("cursor key is not a position")
+        return value
+    # Every other key column is a time, a UUID or a string: all travel as strings.
     if not isinstance(value, str) or len(value) > 2000:
         raise ValueError("cursor key is not a string")
     if isinstance(column.type, UTCDateTime):

@@ -46,11 +46,12 @@ def stream_key(stream: str) -> str:
     return stream.split("-", 1)[1]
 
 
-def _type_names(classes: Iterable[type[Event]]) -> frozenset[str]:
+def type_names(classes: Iterable[type[Event]]) -> frozenset[str]:
+    """The stored type names of event classes."""
     return frozenset(cls.type_name for cls in classes)
 
 
-def _partial_update(
+def partial_update(
     writes: OrderedWrites, table: Table, key_column: str, key: Any, changes: Mapping[str, Any]
 ) -> None:
     """Queue an update of only the fields present; runs with the same fields batch together."""
@@ -90,7 +91,7 @@ class IdentityProjection(Projection):
 
     name = "identity"
     mode = Mode.INLINE
-    handles = _type_names(
+    handles = type_names(
         (*ident.USER_EVENTS, *ident.GROUP_EVENTS, inst.ApiKeyIssued, inst.ApiKeyRevoked)
     )
     tables = (users, groups, group_members, credentials)
@@ -114,7 +115,7 @@ class IdentityProjection(Projection):
                     writes.add("users", "users", insert(users), row, added.username)
                 case ident.UserUpdated() as updated:
                     changes = {k: v for k, v in updated.model_dump().items() if v is not None}
-                    _partial_update(writes, users, "username", key, changes)
+                    partial_update(writes, users, "username", key, changes)
                 case ident.TokenIssued() | inst.ApiKeyIssued() as issued:
                     is_token = isinstance(issued, ident.TokenIssued)
                     row = {
@@ -134,7 +135,7 @@ class IdentityProjection(Projection):
                         if isinstance(revoked, ident.TokenRevoked)
                         else revoked.key_id
                     )
-                    _partial_update(
+                    partial_update(
                         writes, credentials, "id", credential, {"revoked_at": event.recorded_at}
                     )
                 case ident.GroupCreated() as created:
@@ -170,7 +171,7 @@ class CatalogueProjection(Projection):
 
     name = "catalogue"
     mode = Mode.INLINE
-    handles = _type_names(
+    handles = type_names(
         (
             *inst.INSTRUMENT_EVENTS,
             *inv.INVESTIGATION_EVENTS,
@@ -297,7 +298,7 @@ class _CatalogueFold:
                     for k, v in payload.model_dump(exclude={"release_date_defaulted"}).items()
                     if v is not None
                 }
-                _partial_update(self.writes, investigations, "id", key, changes)
+                partial_update(self.writes, investigations, "id", key, changes)
             case inv.ParticipantAdded():
                 row = {
                     "investigation_id": key,
@@ -352,7 +353,7 @@ class _CatalogueFold:
                 changes = {k: v for k, v in payload.model_dump().items() if v is not None}
                 if "hazards" in changes:
                     changes["hazards"] = list(changes["hazards"])
-                _partial_update(self.writes, samples, "id", key, changes)
+                partial_update(self.writes, samples, "id", key, changes)
 
     def apply_dataset(self, key: UUID, payload: Event, event: RecordedEvent) -> None:
         """Datasets, their techniques, inputs, parameters and files."""
@@ -395,7 +396,7 @@ class _CatalogueFold:
                     self.sample_dataset_counts[payload.sample_id] += 1
             case ds.DatasetClosed():
                 changes = {"end_time": payload.end, "complete": True}
-                _partial_update(self.writes, datasets, "id", key, changes)
+                partial_update(self.writes, datasets, "id", key, changes)
                 self.upsert_parameters(key, payload.parameters)
             case ds.DatasetParametersUpdated():
                 self.upsert_parameters(key, payload.parameters)
@@ -416,7 +417,7 @@ class _CatalogueFold:
                     self.volumes[key] += datafile.size
                 self.file_counts[key] += len(payload.files)
             case ds.DatasetDeleted():
-                _partial_update(self.writes, datasets, "id", key, {"deleted": True})
+                partial_update(self.writes, datasets, "id", key, {"deleted": True})
                 self.writes.flush()
                 owner = self.connection.execute(
                     select(datasets.c.investigation_id, datasets.c.sample_id).where(

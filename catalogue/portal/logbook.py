@@ -1,0 +1,528 @@
+"""The electronic logbook's commands and queries, with the access rules applied."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import Connection, select
+
+from catalogue.attachments import AttachmentStore, check_picture
+from catalogue.domain import logbook as lb
+from catalogue.domain.access import require, require_read
+from catalogue.domain.values import check_instrument_name
+from catalogue.errors import CatalogueError, ConcurrencyConflict, InvalidCommand, NotFound
+from catalogue.events import NO_STREAM, StreamAppend, new_event_ids
+from catalogue.portal.execution import Caller, execute, reading, run
+from catalogue.readmodels import datasets as dataset_queries
+from catalogue.readmodels import instruments as instrument_queries
+from catalogue.readmodels import investigations as investigation_queries
+from catalogue.readmodels import logbook as queries
+from catalogue.readmodels.paging import Page
+from catalogue.schema import investigations, logbook_entries
+from catalogue.store import EventStore
+
+#: A bulk post that raced another post of the same ids is sorted out again this often.
+BULK_ATTEMPTS = 3
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """The service's configured bounds on what a logbook takes."""
+
+    max_content: int = lb.MAX_CONTENT
+    max_attachment_bytes: int = 10 * 1024 * 1024
+    max_image_pixels: int = 50_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class EntryInput:
+    """An entry as a person or a machine writes it."""
+
+    kind: lb.EntryKind
+    category: lb.Category
+    content: lb.NewContent
+    investigation_id: UUID | None = None
+    instrument: str | None = None
+    dataset_id: UUID | None = None
+    client_id: str | None = None
+    time: datetime | None = None
+    software: str | None = None
+    machine: str | None = None
+    tags: tuple[str, ...] = ()
+
+
+# -- where a logbook lives, and who may read it ---------------------------------------------
+
+
+def _facts(
+    connection: Connection, caller: Caller, investigation_id: UUID | None, instrument: str | None
+) -> lb.LogbookFacts:
+    """The logbook's facts if the caller may read its own entries; else 404."""
+    if investigation_id is not None:
+        found = investigation_queries.investigation_facts(
+            connection, investigation_id, caller.principal.username
+        )
+        facts = require_read(caller.principal, found, caller.now, "investigation")
+        if instrument is not None and instrument != facts.instrument:
+            raise InvalidCommand(
+                f"investigation {investigation_id} is on {facts.instrument}, not {instrument}",
+                "instrument",
+            )
+        return lb.LogbookFacts(facts.instrument, facts)
+    if instrument is not None:
+        check_instrument_name(instrument)
+        beamline = lb.LogbookFacts(instrument)
+        if not instrument_queries.instrument_exists(connection, instrument) or not (
+            lb.can_read_logbook(caller.principal, beamline, caller.now)
+        ):
+            raise NotFound("no beamline logbook with that name")
+        return beamline
+    return lb.LogbookFacts(None)
+
+
+def _scope(
+    connection: Connection,
+    caller: Caller,
+    investigation_id: UUID | None,
+    instrument: str | None,
+    include_broadcasts: bool,
+) -> queries.LogbookScope:
+    """The entries a listing covers for this caller: one investigation's, a beamline's (only
+    the investigations the caller may read, unless they are its staff), or broadcasts only."""
+    if investigation_id is not None:
+        _facts(connection, caller, investigation_id, None)
+        window = queries.investigation_window(connection, investigation_id)
+        assert window is not None
+        return queries.LogbookScope(
+            investigation_id=investigation_id,
+            broadcasts_from=window[0],
+            broadcasts_to=window[1],
+            include_broadcasts=include_broadcasts,
+        )
+    if instrument is None:
+        return queries.LogbookScope(include_broadcasts=True)
+    check_instrument_name(instrument)
+    if not instrument_queries.instrument_exists(connection, instrument):
+        raise NotFound("no beamline with that name")
+    staff = lb.can_read_logbook(caller.principal, lb.LogbookFacts(instrument), caller.now)
+    readable = None
+    if not staff:
+        clause = investigation_queries.readable_clause(caller.principal, caller.now)
+        mine = select(investigations.c.id).where(investigations.c.instrument == instrument)
+        if clause is not None:
+            mine = mine.where(clause)
+        readable = logbook_entries.c.investigation_id.in_(mine)
+    return queries.LogbookScope(
+        instrument=instrument,
+        readable_investigations=readable,
+        include_broadcasts=include_broadcasts,
+    )
+
+
+def _entry_facts(
+    connection: Connection, caller: Caller, entry_id: UUID
+) -> tuple[queries.EntryRef, lb.LogbookFacts]:
+    """An entry's place and author if the caller may read it; else 404."""
+    ref = queries.entry_ref(connection, entry_id)
+    if ref is None:
+        raise NotFound("no logbook entry with that id")
+    try:
+        facts = _facts(connection, caller, ref.investigation_id, ref.instrument)
+    except NotFound:
+        raise NotFound("no logbook entry with that id") from None
+    return ref, facts
+
+
+# -- reading --------------------------------------------------------------------------------
+
+
+def list_entries(
+    store: EventStore,
+    caller: Caller,
+    investigation_id: UUID | None,
+    instrument: str | None,
+    where: queries.EntryFilter,
+    cursor: str | None,
+    limit: int,
+    include_broadcasts: bool = True,
+) -> Page:
+    """A logbook's entries, newest first."""
+    with reading(store) as connection:
+        scope = _scope(connection, caller, investigation_id, instrument, include_broadcasts)
+        return queries.list_entries(connection, scope, where, cursor, limit)
+
+
+def timeline(
+    store: EventStore,
+    caller: Caller,
+    investigation_id: UUID | None,
+    instrument: str | None,
+    where: queries.EntryFilter,
+    include_broadcasts: bool = True,
+) -> dict[str, Any]:
+    """Counts of a logbook's entries per category and per day."""
+    with reading(store) as connection:
+        scope = _scope(connection, caller, investigation_id, instrument, include_broadcasts)
+        return queries.timeline(connection, scope, where)
+
+
+def live_scope(
+    store: EventStore, caller: Caller, investigation_id: UUID | None, instrument: str | None
+) -> queries.LogbookScope:
+    """The scope a live follower gets, checked once when it connects."""
+    with reading(store) as connection:
+        return _scope(connection, caller, investigation_id, instrument, True)
+
+
+def changes_after(
+    store: EventStore, scope: queries.LogbookScope, position: int, limit: int
+) -> list[dict[str, Any]]:
+    """Entries of the scope changed after `position`, oldest change first."""
+    with reading(store) as connection:
+        return queries.changes_after(connection, scope, position, limit)
+
+
+def get_entry(store: EventStore, caller: Caller, entry_id: UUID) -> dict[str, Any]:
+    """One entry (a deleted one too: its content stays readable to those who may read it)."""
+    with reading(store) as connection:
+        _entry_facts(connection, caller, entry_id)
+        found = queries.get_entry(connection, entry_id)
+    assert found is not None
+    return found
+
+
+def entry_versions(store: EventStore, caller: Caller, entry_id: UUID) -> list[dict[str, Any]]:
+    """Every version of an entry's content, newest first, each linking to the one before."""
+    with reading(store) as connection:
+        _entry_facts(connection, caller, entry_id)
+    versions = []
+    for recorded in store.read_stream(lb.ENTRY.stream(entry_id)):
+        payload = recorded.payload
+        if isinstance(payload, lb.EntryPosted | lb.EntryEdited):
+            content = payload.content
+            versions.append(
+                {
+                    "version": recorded.version,
+                    "previous_version": payload.previous_version
+                    if isinstance(payload, lb.EntryEdited)
+                    else None,
+                    "category": payload.category.value if payload.category else None,
+                    "content": {
+                        "text": content.text,
+                        "markup": content.markup,
+                        "source": content.source,
+                        "html": content.html,
+                    },
+                    "written_by": recorded.metadata.actor,
+                    "written_at": recorded.recorded_at,
+                }
+            )
+    versions.reverse()
+    return versions
+
+
+def attachment_bytes(
+    store: EventStore,
+    files: AttachmentStore,
+    caller: Caller,
+    entry_id: UUID,
+    sha256: str,
+    thumbnail: bool,
+) -> tuple[bytes, str, str]:
+    """An attachment's bytes, content type and file name (or its thumbnail's)."""
+    with reading(store) as connection:
+        _entry_facts(connection, caller, entry_id)
+        row = queries.find_attachment(connection, entry_id, sha256)
+    if row is None:
+        raise NotFound("no such attachment on this entry")
+    if thumbnail:
+        return files.read(row.thumbnail_sha256), row.content_type, f"thumbnail-{row.filename}"
+    return files.read(row.sha256), row.content_type, row.filename
+
+
+# -- writing --------------------------------------------------------------------------------
+
+
+def _post_command(
+    connection: Connection,
+    caller: Caller,
+    entry: EntryInput,
+    limits: Limits,
+    tags_of: dict[tuple[UUID | None, str | None], frozenset[str]],
+) -> lb.PostEntry:
+    """Check that the caller may write the entry there, and gather the facts its rules need."""
+    facts = _facts(connection, caller, entry.investigation_id, entry.instrument)
+    if entry.kind is not lb.EntryKind.BROADCAST and facts.instrument is None:
+        raise InvalidCommand(
+            "give investigation_id or instrument: where does the entry belong?",
+            "investigation_id",
+        )
+    require(
+        lb.can_post(caller.principal, entry.kind, facts),
+        caller.principal,
+        f"post {entry.kind.value}s in this logbook",
+    )
+    lb.refuse_if_read_only(facts, caller.now)
+    place = (entry.investigation_id, facts.instrument)
+    if place not in tags_of:
+        tags_of[place] = (
+            queries.known_tags(connection, *place)
+            if entry.kind is not lb.EntryKind.BROADCAST
+            else frozenset()
+        )
+    dataset_found = False
+    if entry.dataset_id is not None:
+        owner = dataset_queries.owner_of_dataset(connection, entry.dataset_id)
+        dataset_found = owner is not None and owner[0] == entry.investigation_id
+    writer = caller.principal.actor
+    entry_id = (
+        lb.entry_id_for(writer, entry.client_id)
+        if entry.client_id is not None
+        else new_event_ids(1)[0]
+    )
+    return lb.PostEntry(
+        entry_id=entry_id,
+        kind=entry.kind,
+        category=entry.category,
+        investigation_id=entry.investigation_id,
+        instrument=None if entry.kind is lb.EntryKind.BROADCAST else facts.instrument,
+        author=writer,
+        occurred_at=entry.time or caller.now,
+        content=entry.content,
+        dataset_id=entry.dataset_id,
+        client_id=entry.client_id,
+        software=entry.software,
+        machine=entry.machine,
+        tags=entry.tags,
+        known_tags=tags_of[place],
+        dataset_found=dataset_found,
+        max_content=limits.max_content,
+    )
+
+
+def post_entry(
+    store: EventStore, caller: Caller, entry: EntryInput, limits: Limits
+) -> tuple[UUID, bool]:
+    """Write one entry; return its id and whether it is new (a repeated client id is not)."""
+    ids, created = post_entries(store, caller, [entry], limits, field_prefix=None)
+    return ids[0], bool(created)
+
+
+def post_entries(
+    store: EventStore,
+    caller: Caller,
+    entries: Sequence[EntryInput],
+    limits: Limits,
+    field_prefix: str | None = "entries",
+) -> tuple[list[UUID], int]:
+    """Write many entries in one append, all or none; entries whose client id was posted
+    before are left as they are. Return every entry's id and how many were new."""
+    tags_of: dict[tuple[UUID | None, str | None], frozenset[str]] = {}
+    commands: list[lb.PostEntry] = []
+    with reading(store) as connection:
+        for index, entry in enumerate(entries):
+            try:
+                commands.append(_post_command(connection, caller, entry, limits, tags_of))
+            except CatalogueError as error:
+                raise _at(error, field_prefix, index) from None
+    posted: list[tuple[UUID, list[Any]]] = []
+    seen: set[UUID] = set()
+    for index, command in enumerate(commands):
+        if command.entry_id in seen:
+            raise InvalidCommand(
+                f"id {command.client_id!r} appears twice in the request",
+                f"{field_prefix}.{index}.id" if field_prefix else "id",
+            )
+        seen.add(command.entry_id)
+        try:
+            posted.append((command.entry_id, lb.decide_entry(lb.ENTRY.initial, command)))
+        except CatalogueError as error:
+            raise _at(error, field_prefix, index) from None
+    ids = [entry_id for entry_id, _ in posted]
+    for attempt in range(BULK_ATTEMPTS):
+        with reading(store) as connection:
+            existing = queries.existing_entries(connection, ids)
+        appends = [
+            StreamAppend(lb.ENTRY.stream(entry_id), events, NO_STREAM)
+            for entry_id, events in posted
+            if entry_id not in existing
+        ]
+        if not appends:
+            return ids, 0
+        try:
+            store.append(appends, caller.metadata())
+        except ConcurrencyConflict:
+            # Another request posted some of the same client ids meanwhile: look again.
+            if attempt == BULK_ATTEMPTS - 1:
+                raise
+            continue
+        return ids, len(appends)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _at(error: CatalogueError, prefix: str | None, index: int) -> CatalogueError:
+    """The same error, naming the entry of a bulk request it is about."""
+    if prefix is None:
+        return error
+    located = copy.copy(error)
+    located.detail = f"{prefix}[{index}]: {error.detail}"
+    located.field = f"{prefix}.{index}" + (f".{error.field}" if error.field else "")
+    located.args = (located.detail,)
+    return located
+
+
+def _writable_entry(
+    connection: Connection, caller: Caller, entry_id: UUID, action: str
+) -> tuple[queries.EntryRef, lb.LogbookFacts]:
+    ref, facts = _entry_facts(connection, caller, entry_id)
+    require(lb.can_edit(caller.principal, ref.author, facts), caller.principal, action)
+    lb.refuse_if_read_only(facts, caller.now)
+    return ref, facts
+
+
+def edit_entry(
+    store: EventStore,
+    caller: Caller,
+    entry_id: UUID,
+    content: lb.NewContent,
+    category: lb.Category | None,
+    limits: Limits,
+    if_match: int | None,
+) -> int:
+    """Replace an annotation's content; the previous version stays in its history."""
+    with reading(store) as connection:
+        _writable_entry(connection, caller, entry_id, "edit this entry")
+    command = lb.EditEntry(content, category, limits.max_content)
+    return run(store, caller, lb.ENTRY, entry_id, command, if_match=if_match).version
+
+
+def delete_entry(
+    store: EventStore, caller: Caller, entry_id: UUID, reason: str, if_match: int | None
+) -> int:
+    """Hide an entry (it can be restored)."""
+    with reading(store) as connection:
+        _writable_entry(connection, caller, entry_id, "delete this entry")
+    return run(store, caller, lb.ENTRY, entry_id, lb.DeleteEntry(reason), if_match=if_match).version
+
+
+def restore_entry(store: EventStore, caller: Caller, entry_id: UUID, if_match: int | None) -> int:
+    """Show a deleted entry again."""
+    with reading(store) as connection:
+        _writable_entry(connection, caller, entry_id, "restore this entry")
+    return run(store, caller, lb.ENTRY, entry_id, lb.RestoreEntry(), if_match=if_match).version
+
+
+def tag_entry(
+    store: EventStore,
+    caller: Caller,
+    entry_id: UUID,
+    add: Sequence[str],
+    remove: Sequence[str],
+    if_match: int | None,
+) -> int:
+    """Put tags on an entry and take others off."""
+    with reading(store) as connection:
+        ref, facts = _entry_facts(connection, caller, entry_id)
+        require(lb.can_tag(caller.principal, facts), caller.principal, "tag entries here")
+        lb.refuse_if_read_only(facts, caller.now)
+        known = queries.known_tags(connection, ref.investigation_id, ref.instrument)
+
+    def decide(state: lb.Entry) -> list[Any]:
+        events = lb.decide_entry(state, lb.TagEntry(tuple(add), known)) if add else []
+        for event in events:
+            state = lb.evolve_entry(state, event)
+        if remove:
+            events += lb.decide_entry(state, lb.UntagEntry(tuple(remove)))
+        return events
+
+    return execute(store, caller, lb.ENTRY, entry_id, decide, if_match=if_match).version
+
+
+def attach_image(
+    store: EventStore,
+    files: AttachmentStore,
+    caller: Caller,
+    entry_id: UUID,
+    filename: str,
+    data: bytes,
+    limits: Limits,
+) -> dict[str, Any]:
+    """Check an image, store it and its thumbnail, and attach it to the entry."""
+    with reading(store) as connection:
+        _writable_entry(connection, caller, entry_id, "attach files to this entry")
+    picture = check_picture(data, limits.max_attachment_bytes, limits.max_image_pixels)
+    name = filename.strip() or "image"
+    if len(name) > 255 or "/" in name or "\\" in name or not name.isprintable():
+        raise InvalidCommand(
+            "filename must be a printable base name of at most 255 characters", "filename"
+        )
+    # The bytes go first: an append that then fails leaves only an unreferenced file.
+    attachment = lb.Attachment(
+        sha256=files.put(data),
+        filename=name,
+        content_type=picture.content_type,
+        size=len(data),
+        width=picture.width,
+        height=picture.height,
+        thumbnail_sha256=files.put(picture.thumbnail),
+    )
+    run(store, caller, lb.ENTRY, entry_id, lb.AttachImage(attachment))
+    with reading(store) as connection:
+        row = queries.find_attachment(connection, entry_id, attachment.sha256)
+    return queries.attachment_document(row)
+
+
+# -- tags -----------------------------------------------------------------------------------
+
+
+def list_tags(
+    store: EventStore, caller: Caller, investigation_id: UUID | None, instrument: str | None
+) -> list[dict[str, Any]]:
+    """The tags an entry of this logbook may carry."""
+    with reading(store) as connection:
+        facts = _facts(connection, caller, investigation_id, instrument)
+        return queries.list_tags(connection, investigation_id, facts.instrument)
+
+
+def define_tag(store: EventStore, caller: Caller, command: lb.DefineTag) -> dict[str, Any]:
+    """Define a tag for an investigation's or a beamline's logbook."""
+    with reading(store) as connection:
+        facts = _facts(connection, caller, command.investigation_id, command.instrument)
+        require(lb.can_tag(caller.principal, facts), caller.principal, "define tags here")
+        lb.refuse_if_read_only(facts, caller.now)
+    scope = lb.tag_scope(command.investigation_id, facts.instrument)
+    tag_id = lb.tag_id_for(scope, command.name)
+    checked = lb.DefineTag(
+        command.investigation_id,
+        facts.instrument,
+        command.name,
+        command.colour,
+        command.description,
+    )
+    run(store, caller, lb.TAG, tag_id, checked)
+    with reading(store) as connection:
+        found = queries.get_tag(connection, tag_id)
+    assert found is not None
+    return found
+
+
+def change_tag(
+    store: EventStore, caller: Caller, tag_id: UUID, command: lb.ChangeTag, if_match: int | None
+) -> dict[str, Any]:
+    """Change a tag's colour or description."""
+    with reading(store) as connection:
+        found = queries.get_tag(connection, tag_id)
+        if found is None:
+            raise NotFound("no tag with that id")
+        facts = _facts(connection, caller, found["investigation_id"], found["instrument"])
+        require(lb.can_tag(caller.principal, facts), caller.principal, "change tags here")
+    run(store, caller, lb.TAG, tag_id, command, if_match=if_match)
+    with reading(store) as connection:
+        changed = queries.get_tag(connection, tag_id)
+    assert changed is not None
+    return changed

@@ -1,0 +1,130 @@
+"""Full-text queries: a small syntax people type, rendered for SQLite FTS5 or PostgreSQL.
+
+`beam lost` finds entries with both words, `"beam lost"` the phrase, `lyso*` words that
+start so, `-debug` entries without the word. Words are never pasted into SQL or into a
+match expression unquoted: PostgreSQL gets each term as a bound parameter, FTS5 as a quoted
+string.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    and_,
+    bindparam,
+    func,
+    literal_column,
+    not_,
+    select,
+    text,
+)
+
+from catalogue.errors import InvalidQuery
+
+MAX_QUERY = 500
+MAX_TERMS = 16
+_TOKEN = re.compile(r'\s*(-?)(?:"([^"]*)"|([^\s"]+))')
+_WORD = re.compile(r"\w+")
+
+
+@dataclass(frozen=True, slots=True)
+class Term:
+    """A word, a phrase (several words in order) or a prefix; maybe negated."""
+
+    words: tuple[str, ...]
+    prefix: bool = False
+    negated: bool = False
+
+
+def parse_text_query(query: str, field: str = "q") -> list[Term]:
+    """The terms of a query; 400 with the reason if there are none to look for."""
+    if len(query) > MAX_QUERY:
+        raise InvalidQuery(f"{field} is {len(query)} characters; at most {MAX_QUERY}", field)
+    terms: list[Term] = []
+    position = 0
+    stripped = query.rstrip()
+    while position < len(stripped):
+        match = _TOKEN.match(stripped, position)
+        if match is None:
+            quote = stripped.index('"', position) + 1
+            raise InvalidQuery(f"{field}: unbalanced quote at character {quote}", field)
+        position = match.end()
+        negated, phrase, word = match.group(1) == "-", match.group(2), match.group(3)
+        raw = phrase if phrase is not None else word
+        prefix = phrase is None and raw.endswith("*")
+        words = tuple(w.lower() for w in _WORD.findall(raw))
+        if not words:
+            continue
+        if prefix and len(words) > 1:
+            # `ID23-1*`: the words before the last must match exactly, the last as a prefix.
+            terms.append(Term(words[:-1], negated=negated))
+            words = words[-1:]
+        terms.append(Term(words, prefix, negated))
+    if len(terms) > MAX_TERMS:
+        raise InvalidQuery(f"{field} has {len(terms)} terms; at most {MAX_TERMS}", field)
+    if not any(not t.negated for t in terms):
+        raise InvalidQuery(f"{field} needs at least one word to look for", field)
+    return terms
+
+
+def _fts5_term(term: Term) -> str:
+    # Tokens are \w+ only, so they hold no quote; quoting keeps FTS5 operators inert.
+    quoted = '"' + " ".join(term.words) + '"'
+    return quoted + ("*" if term.prefix else "")
+
+
+def fts5_match(terms: list[Term]) -> str:
+    """An FTS5 MATCH expression: positive terms ANDed, then NOT each negated one."""
+    positive = " AND ".join(_fts5_term(t) for t in terms if not t.negated)
+    negative = "".join(f" NOT {_fts5_term(t)}" for t in terms if t.negated)
+    return f"({positive}){negative}"
+
+
+#: The indexed expression on PostgreSQL; it must match migration 0004's index exactly.
+def pg_document(
+    text_column: ColumnElement[str], html_text: ColumnElement[str]
+) -> ColumnElement[str]:
+    """`to_tsvector('simple', text || ' ' || coalesce(html_text, ''))`."""
+    return func.to_tsvector(
+        literal_column("'simple'::regconfig"),
+        text_column.op("||")(literal_column("' '")).op("||")(
+            func.coalesce(html_text, literal_column("''"))
+        ),
+    )
+
+
+def _pg_query(term: Term, index: int) -> ColumnElement[str]:
+    config: ColumnElement[Any] = literal_column("'simple'::regconfig")
+    if term.prefix:
+        # A \w+ token quoted as a lexeme; ':*' makes it a prefix.
+        lexeme = "'" + term.words[0] + "':*"
+        return func.to_tsquery(config, bindparam(f"fts_{index}", lexeme))
+    return func.phraseto_tsquery(config, bindparam(f"fts_{index}", " ".join(term.words)))
+
+
+def text_condition(
+    dialect: str,
+    terms: list[Term],
+    seq: ColumnElement[int],
+    text_column: ColumnElement[str],
+    html_text: ColumnElement[str],
+) -> ColumnElement[bool]:
+    """Rows whose text matches every term, for the connection's database."""
+    if dialect == "postgresql":
+        document = pg_document(text_column, html_text)
+        parts = []
+        for index, term in enumerate(terms):
+            matches = document.bool_op("@@")(_pg_query(term, index))
+            parts.append(not_(matches) if term.negated else matches)
+        return and_(*parts)
+    matching: Select[Any] = (
+        select(literal_column("rowid"))
+        .select_from(text("logbook_fts"))
+        .where(literal_column("logbook_fts").op("MATCH")(bindparam("fts_match", fts5_match(terms))))
+    )
+    return seq.in_(matching)
