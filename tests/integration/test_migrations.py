@@ -15,7 +15,9 @@ from catalogue.schema import include_object, metadata
 
 def test_migrations_produce_exactly_the_metadata(engine):
     with engine.connect() as connection:
-        context = MigrationContext.configure(connection, opts={"compare_type": True, "include_object": include_object})
+        context = MigrationContext.configure(
+            connection, opts={"compare_type": True, "include_object": include_object}
+        )
         differences = [d for d in compare_metadata(context, metadata) if not _is_test_table(d)]
     assert differences == []
     assert current_revision(engine) == head_revision()
