@@ -18,6 +18,10 @@ from catalogue.revisions import current_revision, head_revision, require_current
 from catalogue.runner import find_projection, projection_status, rebuild, register_checkpoints
 from catalogue.services import build_services, load_settings, open_services
 
+#: On shutdown, requests still running after this long are cancelled: live streams never
+#: finish by themselves, and their clients reconnect (with Last-Event-ID) to another worker.
+GRACEFUL_SHUTDOWN_SECONDS = 3
+
 app = typer.Typer(
     help="Beamline data catalogue: event store, projections and the data-portal API.",
     no_args_is_help=True,
@@ -64,9 +68,16 @@ def serve(
             port=port,
             workers=workers,
             log_level=settings.log_level,
+            timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
         )
     else:
-        uvicorn.run(create_app(settings), host=host, port=port, log_level=settings.log_level)
+        uvicorn.run(
+            create_app(settings),
+            host=host,
+            port=port,
+            log_level=settings.log_level,
+            timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+        )
 
 
 @db_app.command("upgrade")

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-from sqlalchemy import Connection, Table, delete, select, update
+from sqlalchemy import Connection, Table, delete, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.sql.base import ReadOnlyColumnCollection
@@ -150,6 +150,38 @@ def _advance_live_checkpoints(
             .returning(projection_checkpoints.c.name)
         ).scalars()
     )
+
+
+#: Below this many rows an INSERT is as quick as a COPY and simpler to read in a log.
+COPY_THRESHOLD = 50
+
+
+def bulk_insert(connection: Connection, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Insert new rows: COPY on PostgreSQL (several times fewer round trips and parses than
+    an executemany of INSERTs), an executemany elsewhere; in the caller's transaction."""
+    if not rows:
+        return
+    columns = list(rows[0])
+    if (
+        connection.dialect.name != "postgresql"
+        or len(rows) < COPY_THRESHOLD
+        or any(len(row) != len(columns) for row in rows)
+    ):
+        connection.execute(insert(table), list(rows))
+        return
+    # COPY bypasses SQLAlchemy's statement, so apply each column type's bind processing
+    # (UTC times, JSON) as an INSERT would.
+    processors = [table.c[name].type._cached_bind_processor(connection.dialect) for name in columns]
+    names = ", ".join(connection.dialect.identifier_preparer.quote(name) for name in columns)
+    cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    with cursor.copy(f"COPY {table.name} ({names}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row(
+                [
+                    value if processor is None or value is None else processor(value)
+                    for processor, value in zip(processors, (row[n] for n in columns), strict=True)
+                ]
+            )
 
 
 def _insert_for(connection: Connection) -> Any:

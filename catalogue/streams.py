@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import Connection
 
 from catalogue.events import RecordedEvent
-from catalogue.projections import Mode, Projection, upsert
+from catalogue.projections import Mode, Projection, bulk_insert, upsert
 from catalogue.schema import stream_summaries
 
 
@@ -54,11 +54,18 @@ class StreamSummaries(Projection):
         rows: dict[str, dict[str, Any]] = {}
         for event in batch:
             rows[event.stream] = summarise(rows.get(event.stream), event)
+        # A stream whose first event is in the batch is new (a rebuild has emptied the
+        # table): a plain insert, copied in bulk. Known streams add to their row.
+        new = [row for row in rows.values() if row["event_count"] == row["version"]]
+        bulk_insert(connection, stream_summaries, new)
+        known = [row for row in rows.values() if row["event_count"] != row["version"]]
+        if not known:
+            return
         upsert(
             connection,
             stream_summaries,
             ["stream"],
-            list(rows.values()),
+            known,
             lambda new: {
                 "version": new.version,
                 "event_count": stream_summaries.c.event_count + new.event_count,

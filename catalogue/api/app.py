@@ -58,7 +58,7 @@ def create_app(settings: Settings) -> FastAPI:
             app.state.services = services
             app.state.head_watcher = HeadWatcher(services.store, settings.live_poll_seconds)
             yield
-            await app.state.head_watcher.close()
+            app.state.head_watcher.close()
             stop.set()
             for thread in threads:
                 thread.join(timeout=10)

@@ -3,6 +3,7 @@ image attachments, timelines, and a live stream (Server-Sent Events)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Annotated, Any
@@ -428,14 +429,19 @@ async def stream(
     watcher: HeadWatcher = request.app.state.head_watcher
     after = None
     if last_event_id is not None:
-        if not last_event_id.strip().isdigit():
+        # ASCII digits only (str.isdigit() also takes '²'), and within a position's 64 bits.
+        if not re.fullmatch(r"[0-9]{1,19}", last_event_id.strip()) or (
+            int(last_event_id.strip()) >= 2**63
+        ):
             raise InvalidQuery("Last-Event-ID must be an id this stream sent", "Last-Event-ID")
         after = int(last_event_id.strip())
     # Access is checked before the response starts, so a refusal is a plain problem+json.
     scope = await run_in_threadpool(
         portal.live_scope, services.store, caller, investigation, instrument
     )
-    start = after if after is not None else await watcher.current()
+    # The store's head now, not the watcher's last reading: an entry committed a moment
+    # ago is history to this client, not news.
+    start = after if after is not None else await run_in_threadpool(services.store.head_position)
 
     async def messages() -> AsyncIterator[str]:
         position = start
@@ -650,7 +656,7 @@ async def attach_image(
     """Attach a PNG or JPEG image (the request body); a thumbnail is made of it."""
     limit = services.settings.logbook_max_attachment_bytes
     declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
+    if re.fullmatch(r"[0-9]{1,19}", declared) and int(declared) > limit:
         raise TooLarge(f"the attachment is {declared} bytes; at most {limit}", "body")
     chunks, size = [], 0
     async for chunk in request.stream():

@@ -387,7 +387,7 @@ def check_content(content: NewContent, max_content: int, field: str = "content")
     source = content.source or ""
     check_text(source, f"{field}.{content.markup}", max_length=limit)
     rendered = render(content.markup, source, f"{field}.{content.markup}")
-    if not content.text.strip() and not rendered.text and "<img" not in rendered.html:
+    if not content.text.strip() and not rendered.text and "<img src=" not in rendered.html:
         raise InvalidCommand(f"{field} is empty: give text, markdown or html", field)
     return Content(
         text=content.text,
@@ -437,7 +437,7 @@ def _post(state: Entry, command: PostEntry) -> list[Event]:
         if command.investigation_id is not None or command.instrument is not None:
             raise InvalidCommand(
                 "a broadcast belongs to the whole facility, not to an investigation or beamline",
-                "investigation_id",
+                "investigation_id" if command.investigation_id is not None else "instrument",
             )
     elif command.instrument is None:
         raise InvalidCommand("an entry belongs to an investigation or a beamline", "instrument")

@@ -89,6 +89,11 @@ class _DangerFinder(HTMLParser):
 
     handle_startendtag = handle_starttag
 
+    def handle_comment(self, data: str) -> None:
+        # Browsers and parsers disagree on where odd comments end (`<!-->`): refuse them all.
+        if self.found is None:
+            self.found = "HTML comments are not allowed"
+
     def handle_decl(self, decl: str) -> None:
         if self.found is None and "entity" in decl.lower():
             self.found = "a document type declaration with entities"
@@ -145,6 +150,7 @@ def find_danger(fragment: str) -> str | None:
 
 def _keep_attribute(tag: str, attribute: str, value: str) -> str | None:
     if tag == "img" and attribute == "src":
+        value = value.strip()
         return value if ATTACHMENT_PATH.match(value) else None
     if tag == "code" and attribute == "class":
         # Markdown marks fenced code with its language; nothing else may set classes.
@@ -159,6 +165,17 @@ def _markdown() -> MarkdownIt:
     )
 
 
+#: Elements that separate words where they open and close (inline ones join them: `<b>be</b>am`).
+_BLOCKS = frozenset(
+    {
+        "address", "article", "aside", "blockquote", "br", "caption", "dd", "details", "div",
+        "dl", "dt", "figcaption", "figure", "footer", "h1", "h2", "h3", "h4", "h5", "h6",
+        "header", "hr", "li", "main", "nav", "ol", "p", "pre", "section", "summary", "table",
+        "tbody", "td", "tfoot", "th", "thead", "tr", "ul",
+    }
+)  # fmt: skip
+
+
 class _TextExtractor(HTMLParser):
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
@@ -170,7 +187,11 @@ class _TextExtractor(HTMLParser):
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if tag == "img":
             self.parts.extend(f" {value} " for name, value in attrs if name == "alt" and value)
-        elif tag in {"p", "br", "div", "li", "tr", "td", "th", "h1", "h2", "h3", "pre"}:
+        elif tag in _BLOCKS:
+            self.parts.append(" ")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in _BLOCKS:
             self.parts.append(" ")
 
 

@@ -99,6 +99,9 @@ LATEST = datetime(2200, 1, 1, tzinfo=UTC)
 
 def time_out_of_range(value: datetime) -> bool:
     """Whether an aware time lies outside the catalogue's years (1900 to 2199)."""
+    if EARLIEST.year < value.year < LATEST.year - 1:
+        # No offset (under a day) moves a time of these years out of range: the common case.
+        return False
     # Compare with the offset applied by hand: astimezone() itself overflows at the edges.
     offset = value.utcoffset() or timedelta(0)
     naive = value.replace(tzinfo=None)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -248,38 +248,65 @@ def attachment_bytes(
 # -- writing --------------------------------------------------------------------------------
 
 
-def _post_command(
-    connection: Connection,
-    caller: Caller,
-    entry: EntryInput,
-    limits: Limits,
-    tags_of: dict[tuple[UUID | None, str | None], frozenset[str]],
-) -> lb.PostEntry:
-    """Check that the caller may write the entry there, and gather the facts its rules need."""
-    facts = _facts(connection, caller, entry.investigation_id, entry.instrument)
-    if entry.kind is not lb.EntryKind.BROADCAST and facts.instrument is None:
-        raise InvalidCommand(
-            "give investigation_id or instrument: where does the entry belong?",
-            "investigation_id",
-        )
-    require(
-        lb.can_post(caller.principal, entry.kind, facts),
-        caller.principal,
-        f"post {entry.kind.value}s in this logbook",
+@dataclass
+class _Places:
+    """What one request learns of the logbooks and datasets it writes to, learnt once each:
+    a bulk post of 1,000 notifications to one logbook checks its access once, not 1,000 times."""
+
+    connection: Connection
+    caller: Caller
+    checked: dict[tuple[lb.EntryKind, UUID | None, str | None], lb.LogbookFacts] = field(
+        default_factory=dict
     )
-    lb.refuse_if_read_only(facts, caller.now)
-    place = (entry.investigation_id, facts.instrument)
-    if place not in tags_of:
-        tags_of[place] = (
-            queries.known_tags(connection, *place)
-            if entry.kind is not lb.EntryKind.BROADCAST
-            else frozenset()
-        )
-    dataset_found = False
-    if entry.dataset_id is not None:
-        owner = dataset_queries.owner_of_dataset(connection, entry.dataset_id)
-        dataset_found = owner is not None and owner[0] == entry.investigation_id
-    writer = caller.principal.actor
+    tags: dict[tuple[UUID | None, str | None], frozenset[str]] = field(default_factory=dict)
+    datasets: dict[UUID, UUID | None] = field(default_factory=dict)
+
+    def writable(self, entry: EntryInput) -> lb.LogbookFacts:
+        """The logbook's facts, if the caller may post this kind of entry there."""
+        key = (entry.kind, entry.investigation_id, entry.instrument)
+        if key not in self.checked:
+            facts = _facts(self.connection, self.caller, entry.investigation_id, entry.instrument)
+            if entry.kind is not lb.EntryKind.BROADCAST and facts.instrument is None:
+                raise InvalidCommand(
+                    "give investigation_id or instrument: where does the entry belong?",
+                    "investigation_id",
+                )
+            principal = self.caller.principal
+            require(
+                lb.can_post(principal, entry.kind, facts),
+                principal,
+                f"post {entry.kind.value}s in this logbook",
+            )
+            lb.refuse_if_read_only(facts, self.caller.now)
+            self.checked[key] = facts
+        return self.checked[key]
+
+    def known_tags(
+        self, kind: lb.EntryKind, place: tuple[UUID | None, str | None]
+    ) -> frozenset[str]:
+        """The tags defined for the logbook (a broadcast has none)."""
+        if kind is lb.EntryKind.BROADCAST:
+            return frozenset()
+        if place not in self.tags:
+            self.tags[place] = queries.known_tags(self.connection, *place)
+        return self.tags[place]
+
+    def dataset_owner(self, dataset_id: UUID) -> UUID | None:
+        """The investigation of a dataset (None if there is no such dataset)."""
+        if dataset_id not in self.datasets:
+            owner = dataset_queries.owner_of_dataset(self.connection, dataset_id)
+            self.datasets[dataset_id] = None if owner is None else owner[0]
+        return self.datasets[dataset_id]
+
+
+def _post_command(places: _Places, entry: EntryInput, limits: Limits) -> lb.PostEntry:
+    """Check that the caller may write the entry there, and gather the facts its rules need."""
+    facts = places.writable(entry)
+    dataset_found = (
+        entry.dataset_id is not None
+        and places.dataset_owner(entry.dataset_id) == entry.investigation_id
+    )
+    writer = places.caller.principal.actor
     entry_id = (
         lb.entry_id_for(writer, entry.client_id)
         if entry.client_id is not None
@@ -290,16 +317,17 @@ def _post_command(
         kind=entry.kind,
         category=entry.category,
         investigation_id=entry.investigation_id,
-        instrument=None if entry.kind is lb.EntryKind.BROADCAST else facts.instrument,
+        # A broadcast given a place is refused by the rules, not silently moved.
+        instrument=entry.instrument if entry.kind is lb.EntryKind.BROADCAST else facts.instrument,
         author=writer,
-        occurred_at=entry.time or caller.now,
+        occurred_at=entry.time or places.caller.now,
         content=entry.content,
         dataset_id=entry.dataset_id,
         client_id=entry.client_id,
         software=entry.software,
         machine=entry.machine,
         tags=entry.tags,
-        known_tags=tags_of[place],
+        known_tags=places.known_tags(entry.kind, (entry.investigation_id, facts.instrument)),
         dataset_found=dataset_found,
         max_content=limits.max_content,
     )
@@ -322,12 +350,12 @@ def post_entries(
 ) -> tuple[list[UUID], int]:
     """Write many entries in one append, all or none; entries whose client id was posted
     before are left as they are. Return every entry's id and how many were new."""
-    tags_of: dict[tuple[UUID | None, str | None], frozenset[str]] = {}
     commands: list[lb.PostEntry] = []
     with reading(store) as connection:
+        places = _Places(connection, caller)
         for index, entry in enumerate(entries):
             try:
-                commands.append(_post_command(connection, caller, entry, limits, tags_of))
+                commands.append(_post_command(places, entry, limits))
             except CatalogueError as error:
                 raise _at(error, field_prefix, index) from None
     posted: list[tuple[UUID, list[Any]]] = []

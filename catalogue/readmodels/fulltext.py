@@ -117,11 +117,17 @@ def text_condition(
     """Rows whose text matches every term, for the connection's database."""
     if dialect == "postgresql":
         document = pg_document(text_column, html_text)
+        # The positive terms make one tsquery (one GIN lookup); each negated term is a filter.
+        positive: ColumnElement[Any] | None = None
         parts = []
         for index, term in enumerate(terms):
-            matches = document.bool_op("@@")(_pg_query(term, index))
-            parts.append(not_(matches) if term.negated else matches)
-        return and_(*parts)
+            query = _pg_query(term, index)
+            if term.negated:
+                parts.append(not_(document.bool_op("@@")(query)))
+            else:
+                positive = query if positive is None else positive.op("&&")(query)
+        assert positive is not None  # parse_text_query guarantees a positive term
+        return and_(document.bool_op("@@")(positive), *parts)
     matching: Select[Any] = (
         select(literal_column("rowid"))
         .select_from(text("logbook_fts"))

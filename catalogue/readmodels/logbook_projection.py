@@ -52,20 +52,10 @@ class LogbookProjection(Projection):
                 continue
             match payload:
                 case lb.EntryPosted() as posted:
-                    writes.add(
-                        "entry",
-                        "logbook_entries",
-                        insert(logbook_entries),
-                        _posted_row(posted, event),
-                        key,
-                    )
+                    writes.insert("entry", logbook_entries, _posted_row(posted, event), key)
                     for tag in posted.tags:
-                        writes.add(
-                            "tag+",
-                            "logbook_entry_tags",
-                            insert(logbook_entry_tags),
-                            {"entry_id": key, "tag": tag},
-                            (key, tag),
+                        writes.insert(
+                            "tag+", logbook_entry_tags, {"entry_id": key, "tag": tag}, (key, tag)
                         )
                     latest.pop(key, None)
                     continue
@@ -77,12 +67,8 @@ class LogbookProjection(Projection):
                     partial_update(writes, logbook_entries, "id", key, changes)
                 case lb.EntryTagged() as tagged:
                     for tag in tagged.tags:
-                        writes.add(
-                            "tag+",
-                            "logbook_entry_tags",
-                            insert(logbook_entry_tags),
-                            {"entry_id": key, "tag": tag},
-                            (key, tag),
+                        writes.insert(
+                            "tag+", logbook_entry_tags, {"entry_id": key, "tag": tag}, (key, tag)
                         )
                 case lb.EntryUntagged() as untagged:
                     for tag in untagged.tags:

@@ -6,7 +6,9 @@ from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, Executable
+from sqlalchemy import Connection, Executable, Table, insert
+
+from catalogue.projections import bulk_insert
 
 
 @dataclass
@@ -14,6 +16,8 @@ class _Run:
     name: str
     table: str
     statement: Executable
+    #: Set for plain inserts, which flush through `bulk_insert` (COPY on PostgreSQL).
+    insert_into: Table | None = None
     #: row identity -> parameters; upserts of one row keep only the last
     rows: dict[Hashable, Mapping[str, Any]] = field(default_factory=dict)
 
@@ -58,12 +62,23 @@ class OrderedWrites:
             del run.rows[identity]
         run.rows[identity] = row
 
+    def insert(
+        self, name: str, table: Table, row: Mapping[str, Any], identity: Hashable | None = None
+    ) -> None:
+        """Queue a new row of `table`; runs of new rows are copied in bulk."""
+        self.add(name, table.name, insert(table), row, identity)
+        run = self._runs[self._latest[name]]
+        run.insert_into = table
+
     def _touched_after(self, index: int, table: str, identity: Hashable) -> bool:
         return any(run.table == table and identity in run.rows for run in self._runs[index + 1 :])
 
     def flush(self) -> None:
         """Execute every queued run in order."""
         for run in self._runs:
-            self.connection.execute(run.statement, list(run.rows.values()))
+            if run.insert_into is not None:
+                bulk_insert(self.connection, run.insert_into, list(run.rows.values()))
+            else:
+                self.connection.execute(run.statement, list(run.rows.values()))
         self._runs.clear()
         self._latest.clear()

@@ -41,6 +41,7 @@ def test_health_reports_revision_head_and_projections(client, engine):
         ("stream_summaries", "live"),
         ("identity", "live"),
         ("catalogue", "live"),
+        ("logbook", "live"),
     }
 
 
