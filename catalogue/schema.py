@@ -326,7 +326,9 @@ logbook_entries = Table(
     Column("markup", String(16), nullable=True),
     Column("source", Text, nullable=True),
     Column("html", Text, nullable=True),
-    Column("html_text", Text, nullable=True),
+    # The words of the text and rich text, normalised (`fulltext.search_words`): what both
+    # databases' full-text indexes read, so that they split and match words alike.
+    Column("search_text", Text, nullable=False),
     Column("software", String(200), nullable=True),
     Column("machine", String(200), nullable=True),
     Column("attachment_count", Integer, nullable=False),

@@ -549,6 +549,7 @@ def change_tag(
             raise NotFound("no tag with that id")
         facts = _facts(connection, caller, found["investigation_id"], found["instrument"])
         require(lb.can_tag(caller.principal, facts), caller.principal, "change tags here")
+        lb.refuse_if_read_only(facts, caller.now)
     run(store, caller, lb.TAG, tag_id, command, if_match=if_match)
     with reading(store) as connection:
         changed = queries.get_tag(connection, tag_id)

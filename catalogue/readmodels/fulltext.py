@@ -9,6 +9,7 @@ string.
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,7 +30,22 @@ from catalogue.errors import InvalidQuery
 MAX_QUERY = 500
 MAX_TERMS = 16
 _TOKEN = re.compile(r'\s*(-?)(?:"([^"]*)"|([^\s"]+))')
-_WORD = re.compile(r"\w+")
+#: What separates words: anything but letters and digits (underscores too).
+_SEPARATORS = re.compile(r"[\W_]+")
+
+
+def search_words(text: str) -> str:
+    """Text as both full-text indexes should read it: lower case, accents gone, and every
+    character that is not a letter or digit a space.
+
+    Left to themselves PostgreSQL's parser keeps `ID23-1`, `1.8`, paths and e-mail
+    addresses as single tokens and keeps accents, while SQLite's splits them and folds
+    accents: the same query would find different entries. Normalised first, both see the
+    same words, and a query's words go through the same function.
+    """
+    decomposed = unicodedata.normalize("NFKD", text.lower())
+    plain = "".join(c for c in decomposed if not unicodedata.combining(c))
+    return " ".join(_SEPARATORS.split(plain)).strip()
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +73,7 @@ def parse_text_query(query: str, field: str = "q") -> list[Term]:
         negated, phrase, word = match.group(1) == "-", match.group(2), match.group(3)
         raw = phrase if phrase is not None else word
         prefix = phrase is None and raw.endswith("*")
-        words = tuple(w.lower() for w in _WORD.findall(raw))
+        words = tuple(search_words(raw).split())
         if not words:
             continue
         if prefix and len(words) > 1:
@@ -85,17 +101,9 @@ def fts5_match(terms: list[Term]) -> str:
     return f"({positive}){negative}"
 
 
-#: The indexed expression on PostgreSQL; it must match migration 0004's index exactly.
-def pg_document(
-    text_column: ColumnElement[str], html_text: ColumnElement[str]
-) -> ColumnElement[str]:
-    """`to_tsvector('simple', text || ' ' || coalesce(html_text, ''))`."""
-    return func.to_tsvector(
-        literal_column("'simple'::regconfig"),
-        text_column.op("||")(literal_column("' '")).op("||")(
-            func.coalesce(html_text, literal_column("''"))
-        ),
-    )
+def pg_document(search_text: ColumnElement[str]) -> ColumnElement[Any]:
+    """`to_tsvector('simple', search_text)`: it must match migration 0004's index exactly."""
+    return func.to_tsvector(literal_column("'simple'::regconfig"), search_text)
 
 
 def _pg_query(term: Term, index: int) -> ColumnElement[str]:
@@ -111,12 +119,11 @@ def text_condition(
     dialect: str,
     terms: list[Term],
     seq: ColumnElement[int],
-    text_column: ColumnElement[str],
-    html_text: ColumnElement[str],
+    search_text: ColumnElement[str],
 ) -> ColumnElement[bool]:
     """Rows whose text matches every term, for the connection's database."""
     if dialect == "postgresql":
-        document = pg_document(text_column, html_text)
+        document = pg_document(search_text)
         # The positive terms make one tsquery (one GIN lookup); each negated term is a filter.
         positive: ColumnElement[Any] | None = None
         parts = []

@@ -126,9 +126,7 @@ def _filters(connection: Connection, where: EntryFilter) -> list[ColumnElement[b
         conditions.append(entries.occurred_at < where.until)
     if where.text:
         conditions.append(
-            text_condition(
-                connection.dialect.name, where.text, entries.seq, entries.text, entries.html_text
-            )
+            text_condition(connection.dialect.name, where.text, entries.seq, entries.search_text)
         )
     return conditions
 

@@ -12,6 +12,7 @@ from sqlalchemy import Connection, bindparam, delete, insert, update
 from catalogue.domain import logbook as lb
 from catalogue.events import RecordedEvent
 from catalogue.projections import Mode, Projection
+from catalogue.readmodels.fulltext import search_words
 from catalogue.readmodels.projection import partial_update, stream_key, type_names
 from catalogue.readmodels.writes import OrderedWrites
 from catalogue.schema import logbook_attachments, logbook_entries, logbook_entry_tags, logbook_tags
@@ -23,7 +24,7 @@ def _content_columns(content: lb.Content) -> dict[str, Any]:
         "markup": content.markup,
         "source": content.source,
         "html": content.html,
-        "html_text": content.html_text,
+        "search_text": search_words(f"{content.text} {content.html_text or ''}"),
     }
 
 

@@ -50,7 +50,7 @@ def upgrade() -> None:
     sa.Column('markup', sa.String(length=16), nullable=True),
     sa.Column('source', sa.Text(), nullable=True),
     sa.Column('html', sa.Text(), nullable=True),
-    sa.Column('html_text', sa.Text(), nullable=True),
+    sa.Column('search_text', sa.Text(), nullable=False),
     sa.Column('software', sa.String(length=200), nullable=True),
     sa.Column('machine', sa.String(length=200), nullable=True),
     sa.Column('attachment_count', sa.Integer(), nullable=False),
@@ -98,35 +98,34 @@ def upgrade() -> None:
     # ### end Alembic commands ###
     if op.get_bind().dialect.name == "postgresql":
         # 'simple': no stemming or stop words. Logbooks mix languages, command lines and
-        # motor names; an exact word must find itself. The query repeats this expression.
+        # motor names; an exact word must find itself. `search_text` holds words already
+        # normalised, so both databases see the same words. The query repeats this expression.
         op.execute(
             "CREATE INDEX ix_logbook_entries_fulltext ON logbook_entries USING gin "
-            "(to_tsvector('simple'::regconfig, text || ' ' || coalesce(html_text, '')))"
+            "(to_tsvector('simple'::regconfig, search_text))"
         )
         return
-    # FTS5 over the entries' text, keyed by `seq`; triggers keep it in step with the rows.
+    # FTS5 over the entries' words, keyed by `seq`; triggers keep it in step with the rows.
     op.execute(
-        "CREATE VIRTUAL TABLE logbook_fts USING fts5(text, html_text, "
+        "CREATE VIRTUAL TABLE logbook_fts USING fts5(search_text, "
         "content='logbook_entries', content_rowid='seq', "
         "tokenize='unicode61 remove_diacritics 2')"
     )
     op.execute(
         "CREATE TRIGGER logbook_fts_insert AFTER INSERT ON logbook_entries BEGIN "
-        "INSERT INTO logbook_fts(rowid, text, html_text) "
-        "VALUES (new.seq, new.text, coalesce(new.html_text, '')); END"
+        "INSERT INTO logbook_fts(rowid, search_text) VALUES (new.seq, new.search_text); END"
     )
     op.execute(
         "CREATE TRIGGER logbook_fts_delete AFTER DELETE ON logbook_entries BEGIN "
-        "INSERT INTO logbook_fts(logbook_fts, rowid, text, html_text) "
-        "VALUES ('delete', old.seq, old.text, coalesce(old.html_text, '')); END"
+        "INSERT INTO logbook_fts(logbook_fts, rowid, search_text) "
+        "VALUES ('delete', old.seq, old.search_text); END"
     )
     op.execute(
-        "CREATE TRIGGER logbook_fts_update AFTER UPDATE OF text, html_text ON logbook_entries "
+        "CREATE TRIGGER logbook_fts_update AFTER UPDATE OF search_text ON logbook_entries "
         "BEGIN "
-        "INSERT INTO logbook_fts(logbook_fts, rowid, text, html_text) "
-        "VALUES ('delete', old.seq, old.text, coalesce(old.html_text, '')); "
-        "INSERT INTO logbook_fts(rowid, text, html_text) "
-        "VALUES (new.seq, new.text, coalesce(new.html_text, '')); END"
+        "INSERT INTO logbook_fts(logbook_fts, rowid, search_text) "
+        "VALUES ('delete', old.seq, old.search_text); "
+        "INSERT INTO logbook_fts(rowid, search_text) VALUES (new.seq, new.search_text); END"
     )
 
 
