@@ -171,17 +171,20 @@ def bulk_insert(connection: Connection, table: Table, rows: Sequence[Mapping[str
         return
     # COPY bypasses SQLAlchemy's statement, so apply each column type's bind processing
     # (UTC times, JSON) as an INSERT would.
-    processors = [table.c[name].type._cached_bind_processor(connection.dialect) for name in columns]
+    processors = [
+        (index, processor)
+        for index, name in enumerate(columns)
+        if (processor := table.c[name].type._cached_bind_processor(connection.dialect))
+    ]
     names = ", ".join(connection.dialect.identifier_preparer.quote(name) for name in columns)
     cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
     with cursor.copy(f"COPY {table.name} ({names}) FROM STDIN") as copy:
         for row in rows:
-            copy.write_row(
-                [
-                    value if processor is None or value is None else processor(value)
-                    for processor, value in zip(processors, (row[n] for n in columns), strict=True)
-                ]
-            )
+            values = [row[name] for name in columns]
+            for index, processor in processors:
+                if values[index] is not None:
+                    values[index] = processor(values[index])
+            copy.write_row(values)
 
 
 def _insert_for(connection: Connection) -> Any:

@@ -24,6 +24,7 @@ from sqlalchemy import (
     UniqueConstraint,
     Uuid,
     func,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.types import TypeEngine
@@ -307,6 +308,10 @@ datafiles = Table(
 
 # -- the electronic logbook -----------------------------------------------------------------
 
+#: The partial indexes' predicate; queries repeat it as a literal so that a prepared
+#: statement's generic plan can still prove it and use them.
+BROADCAST_PREDICATE = "kind = 'broadcast'"
+
 logbook_entries = Table(
     "logbook_entries",
     metadata,
@@ -344,10 +349,31 @@ logbook_entries = Table(
     Column("last_change", String(32), nullable=False),
     Index("ix_logbook_entries_investigation", "investigation_id", "occurred_at", "seq"),
     Index("ix_logbook_entries_instrument", "instrument", "occurred_at", "seq"),
-    Index("ix_logbook_entries_dataset", "dataset_id", "occurred_at", "seq"),
     Index("ix_logbook_entries_investigation_changes", "investigation_id", "changed_position"),
     Index("ix_logbook_entries_instrument_changes", "instrument", "changed_position"),
-    Index("ix_logbook_entries_kind_changes", "kind", "changed_position"),
+    # Partial: most entries (machine notifications) name no dataset and are no broadcast, so
+    # these indexes cost them nothing to write.
+    Index(
+        "ix_logbook_entries_dataset",
+        "dataset_id",
+        "occurred_at",
+        "seq",
+        postgresql_where=text("dataset_id IS NOT NULL"),
+        sqlite_where=text("dataset_id IS NOT NULL"),
+    ),
+    Index(
+        "ix_logbook_entries_broadcasts",
+        "occurred_at",
+        "seq",
+        postgresql_where=text(BROADCAST_PREDICATE),
+        sqlite_where=text(BROADCAST_PREDICATE),
+    ),
+    Index(
+        "ix_logbook_entries_broadcast_changes",
+        "changed_position",
+        postgresql_where=text(BROADCAST_PREDICATE),
+        sqlite_where=text(BROADCAST_PREDICATE),
+    ),
 )
 
 logbook_entry_tags = Table(

@@ -383,7 +383,8 @@ def check_content(content: NewContent, max_content: int, field: str = "content")
             raise InvalidCommand(f"{field} has rich text but no format", f"{field}.markup")
         if not content.text.strip():
             raise InvalidCommand(f"{field} is empty: give text, markdown or html", field)
-        return Content(text=content.text)
+        # Checked above; constructing without validation saves a machine's bulk post ~10 %.
+        return Content.model_construct(text=content.text)
     source = content.source or ""
     check_text(source, f"{field}.{content.markup}", max_length=limit)
     rendered = render(content.markup, source, f"{field}.{content.markup}")

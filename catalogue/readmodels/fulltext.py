@@ -43,9 +43,11 @@ def search_words(text: str) -> str:
     accents: the same query would find different entries. Normalised first, both see the
     same words, and a query's words go through the same function.
     """
-    decomposed = unicodedata.normalize("NFKD", text.lower())
-    plain = "".join(c for c in decomposed if not unicodedata.combining(c))
-    return " ".join(_SEPARATORS.split(plain)).strip()
+    lowered = text.lower()
+    if not lowered.isascii():
+        decomposed = unicodedata.normalize("NFKD", lowered)
+        lowered = "".join(c for c in decomposed if not unicodedata.combining(c))
+    return _SEPARATORS.sub(" ", lowered).strip()
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,7 +111,7 @@ def pg_document(search_text: ColumnElement[str]) -> ColumnElement[Any]:
 def _pg_query(term: Term, index: int) -> ColumnElement[str]:
     config: ColumnElement[Any] = literal_column("'simple'::regconfig")
     if term.prefix:
-        # A \w+ token quoted as a lexeme; ':*' makes it a prefix.
+        # A letters-and-digits token quoted as a lexeme; ':*' makes it a prefix.
         lexeme = "'" + term.words[0] + "':*"
         return func.to_tsquery(config, bindparam(f"fts_{index}", lexeme))
     return func.phraseto_tsquery(config, bindparam(f"fts_{index}", " ".join(term.words)))

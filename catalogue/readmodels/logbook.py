@@ -21,6 +21,7 @@ from sqlalchemy import (
     and_,
     exists,
     func,
+    literal_column,
     select,
     union_all,
 )
@@ -41,6 +42,9 @@ from catalogue.schema import (
     logbook_entry_tags,
     logbook_tags,
 )
+
+#: Full-text totals are exact up to this many matches, then a lower bound.
+TEXT_COUNT_CAP = 1000
 
 NEWEST_FIRST = Ordering(
     "logbook:-time", (logbook_entries.c.occurred_at, logbook_entries.c.seq), descending=True
@@ -78,6 +82,18 @@ class EntryFilter:
     include_deleted: bool = False
 
 
+def plan_each_query(connection: Connection) -> None:
+    """Plan this transaction's queries for their own values (PostgreSQL).
+
+    The server plans a prepared statement once for any values after a few runs. For a
+    logbook that generic plan is a trap: it cannot see how rare a word or how readable a
+    beamline is, and a plan that suits `scan` (walk the time index, test each entry) reads
+    a whole beamline for `quench`. Planning each query costs well under a millisecond.
+    """
+    if connection.dialect.name == "postgresql":
+        connection.exec_driver_sql("SET LOCAL plan_cache_mode = force_custom_plan")
+
+
 def _own_part(scope: LogbookScope) -> ColumnElement[bool] | None:
     """The logbook's own entries (None: it has none, as the facility's has not)."""
     entries = logbook_entries.c
@@ -94,7 +110,9 @@ def _own_part(scope: LogbookScope) -> ColumnElement[bool] | None:
 def _broadcast_part(scope: LogbookScope, live: bool) -> ColumnElement[bool] | None:
     if not scope.include_broadcasts:
         return None
-    condition = logbook_entries.c.kind == EntryKind.BROADCAST.value
+    # A literal, not a parameter: the partial indexes on broadcasts (schema.BROADCAST_PREDICATE)
+    # must match it in any plan, a prepared statement's generic plan too.
+    condition = logbook_entries.c.kind == literal_column(f"'{EntryKind.BROADCAST.value}'")
     if not live:
         if scope.broadcasts_from is not None:
             condition = and_(condition, logbook_entries.c.occurred_at >= scope.broadcasts_from)
@@ -169,6 +187,7 @@ def list_entries(
     connection: Connection, scope: LogbookScope, where: EntryFilter, cursor: str | None, limit: int
 ) -> Page:
     """One page of the logbook, newest first, with the count of matching entries."""
+    plan_each_query(connection)
     parts = _parts(connection, scope, where)
     if not parts:
         return Page([], None, 0)
@@ -185,19 +204,23 @@ def list_entries(
     if len(rows) > limit:
         rows = rows[:limit]
         next_cursor = encode_cursor(NEWEST_FIRST, rows[-1])
-    total, exact = _capped_count(connection, parts)
+    # A full-text total is counted to 1,000 only: counting every match of a common word
+    # across a beamline would cost more than the page itself.
+    total, exact = _capped_count(connection, parts, TEXT_COUNT_CAP if where.text else COUNT_CAP)
     return Page(entry_documents(connection, rows), next_cursor, total, exact)
 
 
-def _capped_count(connection: Connection, parts: Sequence[ColumnElement[bool]]) -> tuple[int, bool]:
+def _capped_count(
+    connection: Connection, parts: Sequence[ColumnElement[bool]], cap: int
+) -> tuple[int, bool]:
     counted = 0
     for part in parts:
-        limited = select(logbook_entries.c.seq).where(part).limit(COUNT_CAP + 1 - counted)
+        limited = select(logbook_entries.c.seq).where(part).limit(cap + 1 - counted)
         counted += connection.execute(
             select(func.count()).select_from(limited.subquery())
         ).scalar_one()
-        if counted > COUNT_CAP:
-            return COUNT_CAP, False
+        if counted > cap:
+            return cap, False
     return counted, True
 
 
@@ -211,6 +234,7 @@ def _day(connection: Connection) -> ColumnElement[str]:
 
 def timeline(connection: Connection, scope: LogbookScope, where: EntryFilter) -> dict[str, Any]:
     """How many entries per category, and per UTC day and category, oldest day first."""
+    plan_each_query(connection)
     parts = _parts(connection, scope, where)
     days: dict[str, dict[str, int]] = defaultdict(dict)
     categories: dict[str, int] = defaultdict(int)
@@ -240,6 +264,7 @@ def changes_after(
     connection: Connection, scope: LogbookScope, position: int, limit: int
 ) -> list[dict[str, Any]]:
     """Entries changed after `position`, in the order of their last change (deleted too)."""
+    plan_each_query(connection)
     parts = _parts(connection, scope, EntryFilter(include_deleted=True), live=True)
     changed = logbook_entries.c.changed_position
     queries = [
