@@ -404,7 +404,8 @@ def test_full_text_totals_are_exact_to_1000_matches_then_a_lower_bound(portal):
     assert (every["total"], every["total_exact"]) == (1001, True)
     matching = portal.client.get(LOGBOOK, params={**query, "q": "ascan"}).json()
     assert (matching["total"], matching["total_exact"]) == (1000, False)
-    assert len(matching["items"]) == 5 and matching["next_cursor"] is not None
+    assert len(matching["items"]) == 5
+    assert matching["next_cursor"] is not None
     one = portal.client.get(LOGBOOK, params={**query, "q": '"scan 1000"'}).json()
     assert (one["total"], one["total_exact"]) == (1, True)
 
