@@ -577,15 +577,8 @@ def edit_entry(
     if_match: IfMatchHeader = None,
 ) -> object:
     """Replace an annotation's content; notifications cannot be edited."""
-    portal.edit_entry(
-        services.store,
-        caller,
-        entry_id,
-        body.domain(),
-        body.category,
-        services.logbook_limits,
-        parse_if_match(if_match),
-    )
+    command = lb.EditEntry(body.domain(), body.category, services.logbook_limits.max_content)
+    portal.change_entry(services.store, caller, entry_id, command, parse_if_match(if_match))
     return _entry_response(services, caller, entry_id, response)
 
 
@@ -599,7 +592,8 @@ def delete_entry(
     if_match: IfMatchHeader = None,
 ) -> object:
     """Hide an entry; it stays in history and can be restored."""
-    portal.delete_entry(services.store, caller, entry_id, reason, parse_if_match(if_match))
+    command = lb.DeleteEntry(reason)
+    portal.change_entry(services.store, caller, entry_id, command, parse_if_match(if_match))
     return _entry_response(services, caller, entry_id, response)
 
 
@@ -612,7 +606,8 @@ def restore_entry(
     if_match: IfMatchHeader = None,
 ) -> object:
     """Show a deleted entry again."""
-    portal.restore_entry(services.store, caller, entry_id, parse_if_match(if_match))
+    command = lb.RestoreEntry()
+    portal.change_entry(services.store, caller, entry_id, command, parse_if_match(if_match))
     return _entry_response(services, caller, entry_id, response)
 
 

@@ -413,36 +413,26 @@ def _writable_entry(
     return ref, facts
 
 
-def edit_entry(
+#: What each change of an entry is called when it is refused.
+_ACTIONS: dict[type[Any], str] = {
+    lb.EditEntry: "edit this entry",
+    lb.DeleteEntry: "delete this entry",
+    lb.RestoreEntry: "restore this entry",
+}
+
+
+def change_entry(
     store: EventStore,
     caller: Caller,
     entry_id: UUID,
-    content: lb.NewContent,
-    category: lb.Category | None,
-    limits: Limits,
+    command: lb.EditEntry | lb.DeleteEntry | lb.RestoreEntry,
     if_match: int | None,
 ) -> int:
-    """Replace an annotation's content; the previous version stays in its history."""
+    """Edit an annotation (its previous content stays in history), or delete or restore an
+    entry: its author, a local contact or an admin, while the logbook is writable."""
     with reading(store) as connection:
-        _writable_entry(connection, caller, entry_id, "edit this entry")
-    command = lb.EditEntry(content, category, limits.max_content)
+        _writable_entry(connection, caller, entry_id, _ACTIONS[type(command)])
     return run(store, caller, lb.ENTRY, entry_id, command, if_match=if_match).version
-
-
-def delete_entry(
-    store: EventStore, caller: Caller, entry_id: UUID, reason: str, if_match: int | None
-) -> int:
-    """Hide an entry (it can be restored)."""
-    with reading(store) as connection:
-        _writable_entry(connection, caller, entry_id, "delete this entry")
-    return run(store, caller, lb.ENTRY, entry_id, lb.DeleteEntry(reason), if_match=if_match).version
-
-
-def restore_entry(store: EventStore, caller: Caller, entry_id: UUID, if_match: int | None) -> int:
-    """Show a deleted entry again."""
-    with reading(store) as connection:
-        _writable_entry(connection, caller, entry_id, "restore this entry")
-    return run(store, caller, lb.ENTRY, entry_id, lb.RestoreEntry(), if_match=if_match).version
 
 
 def tag_entry(

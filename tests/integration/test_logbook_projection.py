@@ -172,18 +172,11 @@ def run_workload(services: Services) -> dict[str, UUID]:
         LIMITS,
     )
     # Edits replace the content (and so the words the full text finds).
-    logbook.edit_entry(
-        store, BOB, lost, lb.NewContent("beam restored after refill"), None, LIMITS, None
+    logbook.change_entry(
+        store, BOB, lost, lb.EditEntry(lb.NewContent("beam restored after refill")), None
     )
-    logbook.edit_entry(
-        store,
-        BOB,
-        lost,
-        lb.NewContent("beam restored", "html", "<p>after the <em>refill</em></p>"),
-        lb.Category.INFO,
-        LIMITS,
-        None,
-    )
+    rich = lb.NewContent("beam restored", "html", "<p>after the <em>refill</em></p>")
+    logbook.change_entry(store, BOB, lost, lb.EditEntry(rich, lb.Category.INFO), None)
     # Tagged, untagged and tagged again: the order of one batch's writes matters.
     logbook.tag_entry(store, BOB, lost, ["sample"], ["beam"], None)
     logbook.tag_entry(store, BOB, lost, ["beam"], [], None)
@@ -194,14 +187,15 @@ def run_workload(services: Services) -> dict[str, UUID]:
     logbook.attach_image(store, files, BOB, lost, "loop.jpg", image("JPEG", 300, 600), LIMITS)
     logbook.attach_image(store, files, OPERATOR_CALLER, note, "x.png", image("PNG", 20, 20), LIMITS)
     # Deleted, restored, edited and deleted for good.
-    logbook.delete_entry(store, OPERATOR_CALLER, note, "wrong crystal", None)
-    logbook.restore_entry(store, OPERATOR_CALLER, note, None)
-    logbook.edit_entry(
-        store, OPERATOR_CALLER, note, lb.NewContent("crystal cracked"), None, LIMITS, None
-    )
-    logbook.delete_entry(store, OPERATOR_CALLER, note, "duplicate", None)
-    logbook.delete_entry(store, OPERATOR_CALLER, scans[5], "noise", None)
-    logbook.restore_entry(store, OPERATOR_CALLER, scans[5], None)
+    for entry_id, command in (
+        (note, lb.DeleteEntry("wrong crystal")),
+        (note, lb.RestoreEntry()),
+        (note, lb.EditEntry(lb.NewContent("crystal cracked"))),
+        (note, lb.DeleteEntry("duplicate")),
+        (scans[5], lb.DeleteEntry("noise")),
+        (scans[5], lb.RestoreEntry()),
+    ):
+        logbook.change_entry(store, OPERATOR_CALLER, entry_id, command, None)
     return {
         "investigation": investigation,
         "lost": lost,
