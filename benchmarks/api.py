@@ -22,36 +22,52 @@ names the server.
 
 from __future__ import annotations
 
-import argparse
 import bisect
-import contextlib
 import json
-import multiprocessing
 import os
-import platform
-import queue
 import random
-import signal
-import socket
-import statistics
 import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
-from types import FrameType
 from typing import Any
 from urllib.parse import urlencode
 from uuid import UUID
 
 import httpx
-import psycopg
-from psycopg import sql
+from harness import (
+    BEAMLINES,
+    CATALOGUE,
+    DETECTOR,
+    EMBARGO,
+    FILL_MODES,
+    ROOT,
+    TECHNIQUE,
+    Endpoint,
+    GeneratedInvestigation,
+    Measurement,
+    Probe,
+    Progress,
+    Server,
+    arguments,
+    code_revision,
+    command,
+    json_object,
+    load_lines,
+    log,
+    machine_lines,
+    print_failures,
+    record_run,
+    run_clients,
+    server_url,
+    service,
+    spread,
+    unwind_on_sigterm,
+    warm_up,
+)
 from sqlalchemy import Engine, func, select
-from sqlalchemy.engine import URL, make_url
 
 from catalogue.domain.datasets import (
     CloseDataset,
@@ -79,9 +95,7 @@ from catalogue.domain.investigations import (
     Investigation,
     Role,
     decide_investigation,
-    default_visit_id,
     evolve_investigation,
-    investigation_id_for,
     investigation_stream,
 )
 from catalogue.domain.parameters import ParameterType, builtin_vocabulary
@@ -91,9 +105,6 @@ from catalogue.schema import stream_summaries, users
 from catalogue.services import Services, build_services
 from catalogue.settings import Settings
 
-DEFAULT_PG_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
-ROOT = Path(__file__).resolve().parent.parent
-RESULTS_FILE = Path(__file__).with_name("RESULTS.md")
 SECTION = "## Data-portal API (issue 3)"
 METADATA = Metadata(actor="bench-loader", source="benchmarks/api.py")
 USERNAME = "bench"
@@ -102,7 +113,6 @@ TARGET_P95_MS = 20.0
 PAGE = 100
 VOCABULARY: dict[str, ParameterType] = dict(builtin_vocabulary())
 EPOCH = datetime(2022, 9, 1, 8, 0, tzinfo=UTC)
-EMBARGO = timedelta(days=3 * 365)
 
 
 # -- scale ------------------------------------------------------------------------------------
@@ -161,26 +171,9 @@ FILES_CYCLE = 11
 FILES_MIN = 5
 
 
-# -- what the facility looks like ---------------------------------------------------------------
+# -- what the facility looks like (beamlines, techniques, detectors: harness) -------------------
 
-# (name, family); a family decides the technique, the proposal prefix and the parameters.
-BEAMLINES: tuple[tuple[str, str], ...] = (
-    ("ID23-1", "MX"), ("ID19", "TOMO"), ("BM29", "SAXS"), ("ID24", "XAS"),
-    ("ID23-2", "MX"), ("BM05", "TOMO"), ("ID02", "SAXS"), ("BM23", "XAS"),
-    ("ID30A-1", "MX"), ("ID16A", "TOMO"), ("ID13", "SAXS"), ("ID21", "XAS"),
-    ("ID30A-3", "MX"), ("ID16B", "TOMO"), ("ID09", "SAXS"), ("ID26", "XAS"),
-    ("ID30B", "MX"), ("BM18", "TOMO"), ("BM26", "SAXS"), ("BM08", "XAS"),
-    ("BM07", "MX"), ("ID11", "TOMO"), ("ID10", "SAXS"), ("BM16", "XAS"),
-    ("ID29", "MX"), ("ID15A", "TOMO"), ("ID20", "XAS"), ("ID12", "XAS"),
-    ("BM30", "MX"), ("ID17", "TOMO"), ("ID22", "XAS"), ("ID31", "XAS"),
-    ("ID30A-2", "MX"), ("ID01", "XAS"), ("ID03", "XAS"), ("ID06", "XAS"),
-    ("BM14", "MX"), ("ID15B", "XAS"), ("ID18", "XAS"), ("ID27", "XAS"),
-)  # fmt: skip
-PROPOSAL_PREFIX = {"MX": "MX", "TOMO": "ES", "SAXS": "LS", "XAS": "HC"}
-TECHNIQUE = {"MX": "MX", "TOMO": "TOMO", "SAXS": "BIOSAXS", "XAS": "XAS"}
 SCAN_TYPE = {"MX": "datacollection", "TOMO": "tomo:fullturn", "SAXS": "sample", "XAS": "exafs"}
-DETECTOR = {"MX": "eiger2_9m", "TOMO": "pco_edge", "SAXS": "pilatus2m", "XAS": "xspress3"}
-FILL_MODES = ("7/8+1", "uniform", "16-bunch", "4-bunch")
 # Twenty parameters per dataset: eleven every dataset has, nine of its technique.
 COMMON_PARAMETERS = (
     "definition", "scanType", "scanNumber", "startDate", "endDate", "Sample_name",
@@ -262,17 +255,9 @@ TEXTS: dict[str, Callable[[random.Random], str]] = {
 
 
 @dataclass(frozen=True, slots=True)
-class InvestigationPlan:
+class InvestigationPlan(GeneratedInvestigation):
     """One investigation of the generated catalogue."""
 
-    index: int
-    beamline: str
-    family: str
-    proposal: str
-    visit_id: str
-    investigation_id: UUID
-    start: datetime
-    end: datetime
     datasets: int  # how many
     first: int  # global index of its first dataset
 
@@ -292,20 +277,15 @@ class CataloguePlan:
             # Investigations follow each other over about four years; the big one is long.
             start = EPOCH + timedelta(hours=int(index * 35.0 * 1000 / scale.investigations))
             days = 60 if big else 1 + index % 4
-            proposal = f"{PROPOSAL_PREFIX[family]}-{1000 + index}"
-            visit_id = default_visit_id(beamline, start)
             self.investigations.append(
-                InvestigationPlan(
+                InvestigationPlan.named(
                     index,
                     beamline,
                     family,
-                    proposal,
-                    visit_id,
-                    investigation_id_for(proposal, visit_id),
                     start,
                     start + timedelta(days=days),
-                    count,
-                    first,
+                    datasets=count,
+                    first=first,
                 )
             )
             first += count
@@ -342,16 +322,7 @@ class CataloguePlan:
 
 def _dataset_counts(scale: Scale) -> list[int]:
     """Datasets per investigation: the big one, the rest spread unevenly (0.3x to 1.7x)."""
-    others = scale.investigations - 1
-    weights = [0.3 + 1.4 * ((i * 7919) % 1000) / 1000 for i in range(others)]
-    total_weight = sum(weights)
-    remaining = scale.datasets - scale.big_datasets
-    counts, cumulative, assigned = [], 0.0, 0
-    for weight in weights:
-        cumulative += weight
-        upto = round(remaining * cumulative / total_weight)
-        counts.append(upto - assigned)
-        assigned = upto
+    counts = spread(scale.datasets - scale.big_datasets, scale.investigations - 1)
     counts.insert(scale.big_investigation, scale.big_datasets)
     return counts
 
@@ -486,93 +457,6 @@ def dataset_events(catalogue: CataloguePlan, index: int) -> tuple[str, list[Even
 # -- the database -------------------------------------------------------------------------------
 
 
-class Server:
-    """The PostgreSQL server, through an autocommit admin connection."""
-
-    def __init__(self, url: URL) -> None:
-        self.url = url.set(drivername="postgresql")
-
-    def admin(self) -> psycopg.Connection[Any]:
-        """An autocommit connection to the server's maintenance database."""
-        return psycopg.connect(
-            self.url.render_as_string(hide_password=False), autocommit=True, connect_timeout=5
-        )
-
-    def database_url(self, name: str) -> str:
-        """The URL of database `name` on this server."""
-        return self.url.set(database=name).render_as_string(hide_password=False)
-
-    def exists(self, name: str) -> bool:
-        """Whether database `name` exists."""
-        with self.admin() as connection:
-            row = connection.execute(
-                "SELECT 1 FROM pg_database WHERE datname = %s", (name,)
-            ).fetchone()
-        return row is not None
-
-    def create(self, name: str) -> None:
-        """Create database `name`."""
-        with self.admin() as connection:
-            connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-
-    def drop(self, name: str) -> None:
-        """Drop database `name`, disconnecting its sessions."""
-        with self.admin() as connection:
-            connection.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-            )
-
-    def marker(self, name: str) -> dict[str, Any] | None:
-        """The load record kept as the database's comment, if any."""
-        with self.admin() as connection:
-            row = connection.execute(
-                "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = %s",
-                (name,),
-            ).fetchone()
-        if row is None or not row[0]:
-            return None
-        with contextlib.suppress(ValueError):
-            document = json.loads(row[0])
-            if isinstance(document, dict) and isinstance(document.get(MARKER_KEY), dict):
-                return dict(document[MARKER_KEY])
-        return None
-
-    def set_marker(self, name: str, record: dict[str, Any]) -> None:
-        """Keep the load record as the database's comment."""
-        text = json.dumps({MARKER_KEY: record}, separators=(",", ":"))
-        with self.admin() as connection:
-            connection.execute(
-                sql.SQL("COMMENT ON DATABASE {} IS {}").format(
-                    sql.Identifier(name), sql.Literal(text)
-                )
-            )
-
-    def version(self) -> str:
-        """The server's version string."""
-        with self.admin() as connection:
-            row = connection.execute("SHOW server_version").fetchone()
-        return str(row[0]) if row else "?"
-
-    def vacuum_analyze(self, name: str) -> None:
-        """VACUUM (ANALYZE) the database: planner statistics and visibility map, as
-        autovacuum would leave them on a long-running server."""
-        url = self.url.set(database=name).render_as_string(hide_password=False)
-        with psycopg.connect(url, autocommit=True) as connection:
-            connection.execute("VACUUM (ANALYZE)")
-
-    def sizes(self, name: str) -> dict[str, int]:
-        """Bytes of the database and of its largest tables (with their indexes)."""
-        url = self.url.set(database=name).render_as_string(hide_password=False)
-        with psycopg.connect(url, autocommit=True) as connection:
-            rows = connection.execute(
-                "SELECT relname, pg_total_relation_size(oid) FROM pg_class "
-                "WHERE relkind = 'r' AND relnamespace = 'public'::regnamespace "
-                "ORDER BY 2 DESC LIMIT 6"
-            ).fetchall()
-            total = connection.execute("SELECT pg_database_size(current_database())").fetchone()
-        return {"database": int(total[0]) if total else 0} | {str(r[0]): int(r[1]) for r in rows}
-
-
 def category_counts(engine: Engine) -> dict[str, int]:
     """Streams per category, from the stream summaries."""
     query = select(stream_summaries.c.category, func.count()).group_by(stream_summaries.c.category)
@@ -617,110 +501,28 @@ class LoadStats:
         )
 
 
-class Progress:
-    """A rich progress bar on a terminal, a log line every 30 s otherwise."""
-
-    def __init__(self, total: int, done: int, label: str) -> None:
-        self.total, self.done, self.label = total, done, label
-        self.started = time.perf_counter()
-        self.first = done
-        self.last_log = self.started
-        self.bar: Any = None
-        if sys.stdout.isatty():
-            from rich.progress import (
-                BarColumn,
-                MofNCompleteColumn,
-                TaskProgressColumn,
-                TimeElapsedColumn,
-                TimeRemainingColumn,
-            )
-            from rich.progress import Progress as RichProgress
-
-            self.bar = RichProgress(
-                "[progress.description]{task.description}",
-                BarColumn(),
-                MofNCompleteColumn(),
-                TaskProgressColumn(),
-                TimeElapsedColumn(),
-                TimeRemainingColumn(),
-            )
-            self.bar.start()
-            self.task = self.bar.add_task(label, total=total, completed=done)
-
-    def advance(self, count: int, extra: str = "") -> None:
-        """Count `count` more done."""
-        self.done += count
-        now = time.perf_counter()
-        if self.bar is not None:
-            self.bar.update(self.task, completed=self.done)
-        elif now - self.last_log >= 30 or self.done >= self.total:
-            self.last_log = now
-            elapsed = now - self.started
-            rate = (self.done - self.first) / max(elapsed, 1e-9)
-            eta = (self.total - self.done) / rate if rate else float("inf")
-            log(
-                f"{self.label}: {self.done:,}/{self.total:,} ({100 * self.done / self.total:.1f} %)"
-                f", {rate:,.0f}/s, elapsed {elapsed / 60:.1f} min, ETA {eta / 60:.1f} min"
-                + (f"; {extra}" if extra else "")
-            )
-
-    def close(self) -> None:
-        """Stop the bar."""
-        if self.bar is not None:
-            self.bar.stop()
-
-
-def log(message: str) -> None:
-    """One timestamped line on stdout."""
-    print(f"{datetime.now(UTC):%Y-%m-%d %H:%M:%S} {message}", flush=True)
-
-
-def prepare_database(server: Server, scale: Scale, reload: bool) -> None:
-    """Create (or with `reload`, drop and create) the benchmark database."""
-    if reload and server.exists(scale.database):
-        log(f"dropping {scale.database}")
-        server.drop(scale.database)
-    if not server.exists(scale.database):
-        log(f"creating {scale.database}")
-        server.create(scale.database)
-
-
 def load(server: Server, scale: Scale, batch: int, reload: bool) -> dict[str, Any]:
     """Load the catalogue unless it is loaded already; the load record either way."""
-    prepare_database(server, scale, reload)
+    server.prepare(scale.database, reload)
     revision = code_revision()  # now: the write path under test was imported at start-up
     url = server.database_url(scale.database)
     services = build_services(Settings(database_url=url))
     try:
         upgrade(services.engine)
         catalogue = CataloguePlan(scale)
-        record = server.marker(scale.database)
+        record = server.loaded(scale.database)
         counts = category_counts(services.engine)
-        if record is not None and record.get("complete") and loaded_fully(scale, counts):
+        if record is not None and loaded_fully(scale, counts):
             log(f"{scale.database} is loaded already ({counts}); --reload to load it again")
             return record
         stats = load_streams(services, catalogue, batch)
         counts = category_counts(services.engine)
         if not loaded_fully(scale, counts):
             raise SystemExit(f"load incomplete: stream counts {counts}")
-        log("VACUUM (ANALYZE) ...")
-        started = time.perf_counter()
-        server.vacuum_analyze(scale.database)
-        stats.vacuum_seconds = time.perf_counter() - started
-        log(f"VACUUM (ANALYZE) took {stats.vacuum_seconds:,.0f} s")
+        stats.vacuum_seconds = server.vacuum_analyze(scale.database)
     finally:
         services.close()
-    record = {
-        "complete": True,
-        "scale": scale.name,
-        "loaded_at": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "code": revision,
-        "counts": counts,
-        "sizes": server.sizes(scale.database),
-        "stats": asdict(stats),
-    }
-    server.set_marker(scale.database, record)
-    return record
+    return server.mark_loaded(scale.database, scale.name, revision, counts, asdict(stats))
 
 
 def loaded_fully(scale: Scale, counts: dict[str, int]) -> bool:
@@ -827,159 +629,50 @@ def load_streams(services: Services, catalogue: CataloguePlan, batch: int) -> Lo
 
 
 @dataclass(frozen=True, slots=True)
-class Endpoint:
-    """One timed request kind: the paths it rotates over and how a good answer looks."""
+class Expect:
+    """How a good answer looks: a page (its total, how many items) or one dataset."""
 
-    key: str
-    label: str
-    paths: tuple[str, ...]
-    check: str  # "page" or "dataset"
-    expect_total: int | None = None
-    expect_items: int | None = None
+    kind: str  # "page" or "dataset"
+    total: int | None = None
+    items: int | None = None
 
-
-@dataclass(slots=True)
-class Measurement:
-    """The timed requests of one endpoint."""
-
-    endpoint: Endpoint
-    latencies: list[float] = field(default_factory=list)  # seconds
-    failures: list[str] = field(default_factory=list)
-    seconds: float = 0.0  # wall time from the first request to the last
-
-    def percentile(self, p: int) -> float:
-        """The p-th percentile latency in ms."""
-        if len(self.latencies) < 2:
-            return self.latencies[0] * 1000 if self.latencies else float("nan")
-        return statistics.quantiles(self.latencies, n=100, method="inclusive")[p - 1] * 1000
-
-    @property
-    def rate(self) -> float:
-        """Requests per second over the wall time."""
-        return (len(self.latencies) + len(self.failures)) / max(self.seconds, 1e-9)
-
-    @property
-    def met(self) -> bool:
-        """p95 within the target and no failure."""
-        return self.percentile(95) <= TARGET_P95_MS and not self.failures
-
-
-def check_answer(endpoint: Endpoint, response: httpx.Response) -> str | None:
-    """Why the answer is wrong, or None when it has the expected status and shape."""
-    if response.status_code != 200:
-        return f"HTTP {response.status_code}: {response.text[:200]}"
-    try:
-        body = response.json()
-    except ValueError:
-        return f"not JSON: {response.text[:200]}"
-    if not isinstance(body, dict):
-        return f"not an object: {str(body)[:200]}"
-    if endpoint.check == "dataset":
-        parameters = body.get("parameters")
-        if not isinstance(parameters, list | dict) or len(parameters) != PARAMETERS_PER_DATASET:
-            return f"expected {PARAMETERS_PER_DATASET} parameters, got {str(parameters)[:200]}"
-        return None
-    items, cursor, total = body.get("items"), body.get("next_cursor"), body.get("total")
-    if not isinstance(items, list) or not isinstance(total, int):
-        return f"not a page (items, next_cursor, total): {str(body)[:200]}"
-    if cursor is not None and not isinstance(cursor, str):
-        return f"next_cursor is not a string: {cursor!r}"
-    expected = endpoint.expect_total
-    # A total counted only up to a bound (total_exact false) may stop short.
-    bounded = body.get("total_exact", True) is False and expected is not None and total < expected
-    if expected is not None and total != expected and not bounded:
-        return f"total {total}, expected {expected}"
-    if endpoint.expect_items is not None and len(items) != endpoint.expect_items:
-        return f"{len(items)} items, expected {endpoint.expect_items}"
-    return None
-
-
-def client_process(
-    base_url: str,
-    token: str,
-    endpoint: Endpoint,
-    count: int,
-    offset: int,
-    start_at: float,
-    results: multiprocessing.Queue[tuple[list[float], list[str], float, float]],
-) -> None:
-    """One load client: `count` requests in a row on one keep-alive connection."""
-    latencies: list[float] = []
-    failures: list[str] = []
-    paths = endpoint.paths
-    with httpx.Client(
-        base_url=base_url, headers={"Authorization": f"Bearer {token}"}, timeout=60
-    ) as client:
-        client.get(paths[offset % len(paths)])  # open the connection before the start
-        time.sleep(max(0.0, start_at - time.time()))
-        first = time.perf_counter()
-        for i in range(count):
-            path = paths[(offset + i) % len(paths)]
-            t0 = time.perf_counter()
-            try:
-                response = client.get(path)
-            except httpx.HTTPError as error:
-                failures.append(f"{path}: {type(error).__name__}: {error}")
-                continue
-            elapsed = time.perf_counter() - t0
-            problem = check_answer(endpoint, response)
-            if problem is None:
-                latencies.append(elapsed)
-            else:
-                failures.append(f"{path}: {problem}")
-        last = time.perf_counter()
-    # perf_counter is CLOCK_MONOTONIC, shared by the processes of one machine.
-    results.put((latencies, failures, first, last))
-
-
-def run_clients(
-    base_url: str, token: str, endpoint: Endpoint, total: int, clients: int
-) -> Measurement:
-    """`total` requests from `clients` processes at once; latencies and wall time."""
-    context = multiprocessing.get_context("fork")
-    results: multiprocessing.Queue[tuple[list[float], list[str], float, float]] = context.Queue()
-    start_at = time.time() + 0.5 + 0.1 * clients
-    share = [total // clients + (1 if c < total % clients else 0) for c in range(clients)]
-    processes = [
-        context.Process(
-            target=client_process,
-            args=(base_url, token, endpoint, share[c], c * 997, start_at, results),
+    def check(self, response: httpx.Response) -> str | None:
+        """Why the answer is wrong, or None when it has the expected status and shape."""
+        body = json_object(response)
+        if isinstance(body, str):
+            return body
+        if self.kind == "dataset":
+            parameters = body.get("parameters")
+            if not isinstance(parameters, list | dict) or len(parameters) != PARAMETERS_PER_DATASET:
+                return f"expected {PARAMETERS_PER_DATASET} parameters, got {str(parameters)[:200]}"
+            return None
+        items, cursor, total = body.get("items"), body.get("next_cursor"), body.get("total")
+        if not isinstance(items, list) or not isinstance(total, int):
+            return f"not a page (items, next_cursor, total): {str(body)[:200]}"
+        if cursor is not None and not isinstance(cursor, str):
+            return f"next_cursor is not a string: {cursor!r}"
+        # A total counted only up to a bound (total_exact false) may stop short.
+        bounded = (
+            body.get("total_exact", True) is False and self.total is not None and total < self.total
         )
-        for c in range(clients)
-    ]
-    for process in processes:
-        process.start()
-    measurement = Measurement(endpoint)
-    firsts, lasts = [], []
-    try:
-        for _ in processes:
-            latencies, failures, first, last = results.get(timeout=3600)
-            measurement.latencies += latencies
-            measurement.failures += failures
-            firsts.append(first)
-            lasts.append(last)
-    except queue.Empty:
-        measurement.failures.append("a client process gave no result within an hour")
-    for process in processes:
-        process.join(timeout=10)
-    if firsts:
-        measurement.seconds = max(lasts) - min(firsts)
-    return measurement
+        if self.total is not None and total != self.total and not bounded:
+            return f"total {total}, expected {self.total}"
+        if self.items is not None and len(items) != self.items:
+            return f"{len(items)} items, expected {self.items}"
+        return None
 
 
-def free_port() -> int:
-    """A TCP port nobody listens on now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+def endpoint(key: str, label: str, paths: Sequence[str], token: str, expect: Expect) -> Endpoint:
+    """A timed request kind rotating over `paths` as `bench`, against the p95 target."""
+    probes = tuple(Probe(path, token, expect.check) for path in paths)
+    return Endpoint(key, label, probes, TARGET_P95_MS)
 
 
 def catalogue_command(url: str, *args: str) -> subprocess.CompletedProcess[str]:
     """Run the `catalogue` CLI of this virtualenv on the benchmark database."""
-    executable = Path(sys.executable).with_name("catalogue")
     env = {**os.environ, "CATALOGUE_DATABASE_URL": url}
     return subprocess.run(
-        [str(executable), *args], capture_output=True, text=True, env=env, cwd=ROOT, check=False
+        [str(CATALOGUE), *args], capture_output=True, text=True, env=env, cwd=ROOT, check=False
     )
 
 
@@ -1007,57 +700,7 @@ def bench_token(url: str, engine: Engine) -> str:
     return lines[-1].strip()
 
 
-@contextlib.contextmanager
-def service(url: str, workers: int) -> Iterator[str]:
-    """`catalogue serve` with `workers` workers on a free port; its base URL once healthy."""
-    port = free_port()
-    executable = Path(sys.executable).with_name("catalogue")
-    env = {
-        **os.environ,
-        "CATALOGUE_DATABASE_URL": url,
-        "CATALOGUE_WORKERS": str(workers),
-        "CATALOGUE_PORT": str(port),
-        "CATALOGUE_HOST": "127.0.0.1",
-        # No access log: it would time the log file, not the API.
-        "CATALOGUE_LOG_LEVEL": "warning",
-    }
-    base_url = f"http://127.0.0.1:{port}"
-    with tempfile.NamedTemporaryFile("w+", prefix="bench-api-serve-", suffix=".log") as output:
-        process = subprocess.Popen(
-            [str(executable), "serve"],
-            env=env,
-            cwd=ROOT,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        try:
-            deadline = time.monotonic() + 90
-            while True:
-                if process.poll() is not None:
-                    output.seek(0)
-                    raise SystemExit(f"`catalogue serve` exited:\n{output.read()[-3000:]}")
-                with contextlib.suppress(httpx.HTTPError):
-                    if httpx.get(f"{base_url}/health", timeout=2).status_code == 200:
-                        break
-                if time.monotonic() > deadline:
-                    output.seek(0)
-                    raise SystemExit(f"no /health after 90 s:\n{output.read()[-3000:]}")
-                time.sleep(0.25)
-            log(f"service up on {base_url} with {workers} workers (pid {process.pid})")
-            yield base_url
-        finally:
-            if process.poll() is None:
-                # The service's own process group (start_new_session): its workers too.
-                os.killpg(process.pid, signal.SIGTERM)
-                try:
-                    process.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    os.killpg(process.pid, signal.SIGKILL)
-                    process.wait()
-
-
-def endpoints(client: httpx.Client, catalogue: CataloguePlan) -> list[Endpoint]:
+def endpoints(client: httpx.Client, catalogue: CataloguePlan, token: str) -> list[Endpoint]:
     """The five request kinds, the deep cursor found by walking the pages once."""
     scale, big = catalogue.scale, catalogue.big
     listing = f"/api/v1/investigations/{big.investigation_id}/datasets"
@@ -1097,44 +740,41 @@ def endpoints(client: httpx.Client, catalogue: CataloguePlan) -> list[Endpoint]:
     ids = [catalogue.dataset_id(big, r) for r in ranks]
     files_id = catalogue.dataset_id(big, BIG_FILES_INDEX)
     return [
-        Endpoint(
+        endpoint(
             "first",
             "datasets of the big investigation, first page",
             (first_page,),
-            "page",
-            scale.big_datasets,
-            PAGE,
+            token,
+            Expect("page", scale.big_datasets, PAGE),
         ),
-        Endpoint(
+        endpoint(
             "deep",
             f"datasets of the big investigation, cursor page {scale.deep_page + 1} "
             f"({scale.deep_page * PAGE:,} in)",
             (deep_page,),
-            "page",
-            scale.big_datasets,
-            PAGE,
+            token,
+            Expect("page", scale.big_datasets, PAGE),
         ),
-        Endpoint(
+        endpoint(
             "dataset",
             "one dataset with its 20 parameters (1,000 datasets in turn)",
-            tuple(f"/api/v1/datasets/{i}" for i in ids),
-            "dataset",
+            [f"/api/v1/datasets/{i}" for i in ids],
+            token,
+            Expect("dataset"),
         ),
-        Endpoint(
+        endpoint(
             "files",
             f"files of a {scale.big_files:,}-file dataset, first page",
             (f"/api/v1/datasets/{files_id}/files?{urlencode({'limit': PAGE})}",),
-            "page",
-            scale.big_files,
-            PAGE,
+            token,
+            Expect("page", scale.big_files, PAGE),
         ),
-        Endpoint(
+        endpoint(
             "history",
             "history of a dataset (3 events; 1,000 datasets in turn)",
-            tuple(f"/api/v1/datasets/{i}/history" for i in ids),
-            "page",
-            3,
-            3,
+            [f"/api/v1/datasets/{i}/history" for i in ids],
+            token,
+            Expect("page", 3, 3),
         ),
     ]
 
@@ -1149,24 +789,14 @@ def measure(server: Server, scale: Scale, requests: int, clients: int) -> list[M
         services.close()
     catalogue = CataloguePlan(scale)
     measurements = []
-    with service(url, workers=2) as base_url:
+    with service(url, 2, "api") as base_url:
         headers = {"Authorization": f"Bearer {token}"}
         with httpx.Client(base_url=base_url, headers=headers, timeout=60) as client:
-            kinds = endpoints(client, catalogue)
-            for endpoint in kinds:
-                failures = []
-                for i in range(scale.warmup):
-                    response = client.get(endpoint.paths[i % len(endpoint.paths)])
-                    problem = check_answer(endpoint, response)
-                    if problem is not None:
-                        failures.append(problem)
-                if failures:
-                    log(
-                        f"warm-up of {endpoint.key}: {len(failures)} bad answers, first: "
-                        f"{failures[0]}"
-                    )
-        for endpoint in kinds:
-            measurement = run_clients(base_url, token, endpoint, requests, clients)
+            kinds = endpoints(client, catalogue, token)
+        for kind in kinds:
+            warm_up(base_url, kind, scale.warmup)
+        for kind in kinds:
+            measurement = run_clients(base_url, kind, requests, clients)
             measurements.append(measurement)
             report(measurement)
     return measurements
@@ -1180,8 +810,7 @@ def report(m: Measurement) -> None:
         f"{len(m.failures)} failed  {'PASS' if m.met else 'MISS'}",
         flush=True,
     )
-    for failure in list(dict.fromkeys(m.failures))[:3]:
-        print(f"    failure: {failure}", flush=True)
+    print_failures(dict.fromkeys(m.failures))
 
 
 def table(measurements: Sequence[Measurement]) -> str:
@@ -1202,48 +831,10 @@ def table(measurements: Sequence[Measurement]) -> str:
 # -- recording -----------------------------------------------------------------------------------
 
 
-def code_revision() -> str:
-    """The git commit, flagged when catalogue/ has uncommitted changes."""
-    try:
-        commit = subprocess.run(
-            ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "-C", str(ROOT), "status", "--porcelain", "--", "catalogue"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown (not a git checkout)"
-    return commit + (" + uncommitted changes in catalogue/" if dirty else "")
-
-
-def machine_lines(server: Server, revision: str) -> list[str]:
-    """Where and on what code the figures were measured."""
-    uname = subprocess.run(["uname", "-a"], capture_output=True, text=True).stdout.strip()
-    return [
-        f"- code: {revision}",
-        f"- machine: `{uname}`, nproc {os.cpu_count()} ({len(os.sched_getaffinity(0))} usable)",
-        f"- Python {platform.python_version()}, PostgreSQL {server.version()}",
-    ]
-
-
-def load_lines(record: dict[str, Any]) -> list[str]:
-    """How the database measured was loaded."""
-    stats, counts, sizes = (
-        record.get("stats", {}),
-        record.get("counts", {}),
-        record.get("sizes", {}),
-    )
+def session_line(stats: dict[str, Any]) -> str:
+    """How the load session of the database measured went."""
     seconds = max(float(stats.get("seconds", 0)), 1e-9)
-    gib = {k: v / 2**30 for k, v in sizes.items()}
-    largest = ", ".join(f"{k} {v:.1f}" for k, v in gib.items() if k != "database")
-    return [
-        f"- data: loaded {record.get('loaded_at')} on code {record.get('code')}: streams {counts}",
+    return (
         f"- load session: {stats.get('datasets', 0):,} datasets (resumed after "
         f"{stats.get('resumed_from', 0):,}), {stats.get('events', 0):,} events, "
         f"{stats.get('files', 0):,} files, {stats.get('rows', 0):,} rows in {seconds:,.0f} s "
@@ -1251,9 +842,8 @@ def load_lines(record: dict[str, Any]) -> list[str]:
         f"{stats.get('events', 0) / seconds:,.0f} events/s, {stats.get('rows', 0) / seconds:,.0f}"
         f" rows/s; {stats.get('batch')} datasets per append; deciders "
         f"{stats.get('decide_seconds', 0):,.0f} s, appends {stats.get('append_seconds', 0):,.0f} s;"
-        f" then VACUUM (ANALYZE) {stats.get('vacuum_seconds', 0):,.0f} s",
-        f"- database size {gib.get('database', 0):.1f} GiB (largest, GiB: {largest})",
-    ]
+        f" then VACUUM (ANALYZE) {stats.get('vacuum_seconds', 0):,.0f} s"
+    )
 
 
 DATA_DESCRIPTION = """\
@@ -1294,57 +884,34 @@ def record(
     measurements: Sequence[Measurement], lines: list[str], scale: Scale, clients: int
 ) -> None:
     """Append a dated run under the section (created with its description if absent)."""
-    now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    caveat = " (--quick: not comparable with full runs)" if scale is QUICK else ""
-    entry = [f"#### {now} (api.py){caveat}", ""]
-    entry += [
-        *lines,
-        f"- clients: {clients} processes; "
-        f"command: `python benchmarks/api.py {' '.join(sys.argv[1:])}`",
-    ]
-    entry += ["", table(measurements), ""]
-    failures = [f for m in measurements for f in m.failures[:5]]
-    if failures:
-        entry += ["Failed requests (first five per endpoint):", "", *[f"- {f}" for f in failures]]
-        entry.append("")
-    text = RESULTS_FILE.read_text() if RESULTS_FILE.exists() else "# Benchmark results\n"
-    if SECTION not in text:
-        text = text.rstrip("\n") + f"\n\n{SECTION}\n\n{DATA_DESCRIPTION}\n### Run log (api.py)\n"
-    # The run goes at the end of this section: before the next "## " heading, if any.
-    start = text.index(SECTION) + len(SECTION)
-    following = text.find("\n## ", start)
-    block = "\n" + "\n".join(entry)
-    if following == -1:
-        text = text.rstrip("\n") + "\n" + block
-    else:
-        text = text[:following].rstrip("\n") + "\n" + block + text[following:]
-    RESULTS_FILE.write_text(text)
-    print(f"recorded in {RESULTS_FILE}", flush=True)
-
-
-def _terminate(signum: int, _frame: FrameType | None) -> None:
-    raise SystemExit(128 + signum)
+    record_run(
+        "api.py",
+        scale is QUICK,
+        [*lines, f"- clients: {clients} processes; command: {command('api.py')}"],
+        [table(measurements)],
+        (
+            "Failed requests (first five per endpoint):",
+            [f for m in measurements for f in m.failures[:5]],
+        ),
+        (SECTION, DATA_DESCRIPTION),
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
     """Load the catalogue if needed, then time the portal's reads."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--quick", action="store_true", help="a small catalogue, 200 requests")
-    parser.add_argument("--reload", action="store_true", help="drop the database and load again")
-    parser.add_argument("--load-only", action="store_true", help="load, do not measure")
-    parser.add_argument("--record", action="store_true", help=f"append to {RESULTS_FILE.name}")
+    parser = arguments(__doc__, "a small catalogue, 200 requests", persistent=True)
     parser.add_argument("--requests", type=int, help="timed requests per endpoint")
     parser.add_argument("--clients", type=int, default=2, help="client processes (default 2)")
     parser.add_argument("--batch", type=int, default=250, help="datasets per append")
     args = parser.parse_args(argv)
     scale = QUICK if args.quick else FULL
-    # SIGTERM unwinds like Ctrl-C: the service subprocess is stopped on the way out.
-    signal.signal(signal.SIGTERM, _terminate)
+    unwind_on_sigterm()  # the service subprocess is stopped on the way out
 
-    server = Server(make_url(os.environ.get("CATALOGUE_TEST_DATABASE_URL") or DEFAULT_PG_URL))
+    server = Server(server_url(), MARKER_KEY)
     revision = code_revision()
     load_record = load(server, scale, args.batch, args.reload)
-    lines = machine_lines(server, revision) + load_lines(load_record)
+    session = session_line(load_record.get("stats", {}))
+    lines = machine_lines(server, revision) + load_lines(load_record, session, "streams ")
     print("\n".join(lines), flush=True)
     if args.load_only:
         return 0

@@ -18,30 +18,34 @@ names the server; every workload gets its own `bench_<random>` database, dropped
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import os
 import platform
 import secrets
-import signal
 import sqlite3
-import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from importlib.metadata import version
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 import psycopg
 from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate, event
+from harness import (
+    Server,
+    arguments,
+    code_revision,
+    command,
+    record_run,
+    server_url,
+    unwind_on_sigterm,
+)
 from sqlalchemy import Engine, func, select
-from sqlalchemy.engine import URL, make_url
+from sqlalchemy.engine import URL
 
 from catalogue.database import create_engine
 from catalogue.events import (
@@ -59,8 +63,6 @@ from catalogue.schema import stream_summaries
 from catalogue.store import EventStore
 from catalogue.streams import StreamSummaries
 
-DEFAULT_PG_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
-RESULTS_FILE = Path(__file__).with_name("RESULTS.md")
 METADATA = Metadata(actor="bench", source="benchmarks/event_store.py")
 SQLITE = "SQLite"
 POSTGRES = "PostgreSQL"
@@ -270,16 +272,15 @@ class PostgresBackend:
     name = POSTGRES
 
     def __init__(self, url: URL) -> None:
-        self.url = url
+        self.server = Server(url)
         self.created: set[str] = set()
 
     @classmethod
-    def connect(cls, url_text: str) -> PostgresBackend | None:
+    def connect(cls, url: URL) -> PostgresBackend | None:
         """The backend, or None (after one line saying so) when the server is unreachable."""
-        url = make_url(url_text)
         backend = cls(url)
         try:
-            with backend._admin() as connection:
+            with backend.server.admin() as connection:
                 connection.execute("SELECT 1")
         except psycopg.Error as error:
             first = str(error).strip().splitlines()[0] if str(error).strip() else type(error)
@@ -287,24 +288,11 @@ class PostgresBackend:
             return None
         return backend
 
-    def _admin(self) -> psycopg.Connection[Any]:
-        libpq = self.url.set(drivername="postgresql")
-        return psycopg.connect(
-            libpq.render_as_string(hide_password=False), autocommit=True, connect_timeout=5
-        )
-
-    def server_version(self) -> str:
-        """The server's version string."""
-        with self._admin() as connection:
-            row = connection.execute("SHOW server_version").fetchone()
-        return str(row[0]) if row else "?"
-
     @contextlib.contextmanager
     def database(self) -> Iterator[str]:
         """A new empty database, dropped on the way out whatever happens."""
         name = f"bench_{secrets.token_hex(6)}"
-        with self._admin() as connection:
-            connection.execute(f'CREATE DATABASE "{name}"')
+        self.server.create(name)
         self.created.add(name)
         try:
             yield name
@@ -313,8 +301,7 @@ class PostgresBackend:
 
     def drop(self, name: str) -> None:
         """Drop one benchmark database, disconnecting anyone still on it."""
-        with self._admin() as connection:
-            connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        self.server.drop(name)
         self.created.discard(name)
 
     def drop_all(self) -> None:
@@ -328,7 +315,7 @@ class PostgresBackend:
         """A catalogue engine on a fresh database, upgraded to head."""
         del label
         with self.database() as name:
-            engine = create_engine(self.url.set(drivername="postgresql", database=name))
+            engine = create_engine(self.server.url.set(database=name))
             try:
                 upgrade(engine)
                 yield engine
@@ -338,15 +325,16 @@ class PostgresBackend:
     @contextlib.contextmanager
     def eventsourcing_env(self) -> Iterator[dict[str, str]]:
         """`eventsourcing` settings for its PostgreSQL recorder on a fresh database of its own."""
+        url = self.server.url
         with self.database() as name:
             yield {
                 "PERSISTENCE_MODULE": "eventsourcing.postgres",
                 "POSTGRES_DBNAME": name,
-                "POSTGRES_HOST": self.url.host or "127.0.0.1",
-                "POSTGRES_PORT": str(self.url.port or 5432),
-                "POSTGRES_USER": self.url.username or "postgres",
+                "POSTGRES_HOST": url.host or "127.0.0.1",
+                "POSTGRES_PORT": str(url.port or 5432),
+                "POSTGRES_USER": url.username or "postgres",
                 # The library insists on the key; an empty password means none (trust auth).
-                "POSTGRES_PASSWORD": self.url.password or "",
+                "POSTGRES_PASSWORD": url.password or "",
             }
 
 
@@ -565,34 +553,13 @@ def cpu_model() -> str:
     return platform.processor() or "unknown"
 
 
-def code_revision() -> str:
-    """The git commit under test, flagged when catalogue/ has uncommitted changes."""
-    root = str(Path(__file__).resolve().parent.parent)
-    try:
-        commit = subprocess.run(
-            ["git", "-C", root, "rev-parse", "--short", "HEAD"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "-C", root, "status", "--porcelain", "--", "catalogue"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown (not a git checkout)"
-    return commit + (" + uncommitted changes in catalogue/" if dirty else "")
-
-
 def machine(postgres: PostgresBackend | None, revision: str) -> list[str]:
     """Markdown bullet lines describing where and on what code the figures were measured."""
     return [
         f"- code: {revision}",
         f"- machine: {platform.platform()}, {len(os.sched_getaffinity(0))} CPUs ({cpu_model()})",
         f"- Python {platform.python_version()}, SQLite {sqlite3.sqlite_version}, "
-        f"PostgreSQL {postgres.server_version() if postgres else 'skipped (unreachable)'}",
+        f"PostgreSQL {postgres.server.version() if postgres else 'skipped (unreachable)'}",
         f"- SQLAlchemy {version('sqlalchemy')}, psycopg {version('psycopg')}, "
         f"pydantic {version('pydantic')}, eventsourcing {version('eventsourcing')}",
     ]
@@ -600,37 +567,25 @@ def machine(postgres: PostgresBackend | None, revision: str) -> list[str]:
 
 def record(results: list[Result], lines: list[str], quick: bool, failures: list[str]) -> None:
     """Append a dated section to RESULTS.md."""
-    now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    caveat = " (--quick: not comparable with full runs)" if quick else ""
-    section = [f"#### {now} (event_store.py){caveat}", ""]
-    section += [*lines, f"- command: `python benchmarks/event_store.py {' '.join(sys.argv[1:])}`"]
-    section += ["", table(results), ""]
-    if failures:
-        section += ["Correctness checks that failed:", "", *[f"- {f}" for f in failures], ""]
-    existing = RESULTS_FILE.read_text() if RESULTS_FILE.exists() else "# Benchmark results\n"
-    RESULTS_FILE.write_text(existing.rstrip("\n") + "\n\n" + "\n".join(section))
-    print(f"recorded in {RESULTS_FILE}", flush=True)
-
-
-def _terminate(signum: int, _frame: FrameType | None) -> None:
-    raise SystemExit(128 + signum)
+    record_run(
+        "event_store.py",
+        quick,
+        [*lines, f"- command: {command('event_store.py')}"],
+        [table(results)],
+        ("Correctness checks that failed:", failures),
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run every workload on SQLite, then PostgreSQL; print the table; optionally record it."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--quick", action="store_true", help="every workload ~10x smaller")
-    parser.add_argument("--record", action="store_true", help=f"append to {RESULTS_FILE.name}")
+    parser = arguments(__doc__, "every workload ~10x smaller", persistent=False)
     args = parser.parse_args(argv)
     sizes = QUICK if args.quick else FULL
-    # SIGTERM unwinds like Ctrl-C, so the finally blocks drop the benchmark databases.
-    signal.signal(signal.SIGTERM, _terminate)
+    unwind_on_sigterm()  # the finally blocks drop the benchmark databases
 
     results: list[Result] = []
     revision = code_revision()  # now: the modules under test were imported at start-up
-    postgres = PostgresBackend.connect(
-        os.environ.get("CATALOGUE_TEST_DATABASE_URL") or DEFAULT_PG_URL
-    )
+    postgres = PostgresBackend.connect(server_url())
     try:
         with tempfile.TemporaryDirectory(prefix="catalogue-bench-") as directory:
             results += run_backend(SQLiteBackend(Path(directory)), sizes)

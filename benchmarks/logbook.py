@@ -44,39 +44,58 @@ names the server.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import html
 import json
 import multiprocessing
-import os
-import platform
 import queue
 import random
 import re
-import signal
-import socket
-import statistics
-import subprocess
 import sys
 import tempfile
 import threading
 import time
 import traceback
-from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from types import FrameType
 from typing import Any
 from urllib.parse import urlencode
 from uuid import UUID
 
 import httpx
-import psycopg
-from psycopg import sql
+from harness import (
+    BEAMLINES,
+    DETECTOR,
+    EMBARGO,
+    FILL_MODES,
+    TECHNIQUE,
+    Endpoint,
+    GeneratedInvestigation,
+    Measurement,
+    Probe,
+    Progress,
+    Server,
+    arguments,
+    code_revision,
+    command,
+    in_processes,
+    json_object,
+    load_lines,
+    log,
+    machine_lines,
+    percentile,
+    print_failures,
+    record_run,
+    run_clients,
+    server_url,
+    service,
+    spread,
+    unwind_on_sigterm,
+    wall_time,
+    warm_up,
+)
 from sqlalchemy import Engine, func, select
-from sqlalchemy.engine import URL, make_url
 
 from catalogue.domain import logbook as lb
 from catalogue.domain.access import OPERATOR, Principal, PrincipalKind
@@ -103,9 +122,6 @@ from catalogue.schema import instruments as instrument_rows
 from catalogue.services import Services, build_services
 from catalogue.settings import Settings
 
-DEFAULT_PG_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
-ROOT = Path(__file__).resolve().parent.parent
-RESULTS_FILE = Path(__file__).with_name("RESULTS.md")
 SECTION = "## Electronic logbook (issue 4)"
 MARKER_KEY = "catalogue_bench_logbook"
 SOURCE = "benchmarks/logbook.py"
@@ -120,7 +136,6 @@ BULK = lb.MAX_BULK
 EPOCH = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)
 #: Each beamline starts an investigation every 6 days; each lasts 2 to 5 days.
 SLOT = timedelta(days=6)
-EMBARGO = timedelta(days=3 * 365)
 SOFTWARE = "bliss 2.1.3"
 LIVE_WARMUP = 5
 ENTRIES = "/api/v1/logbook/entries"
@@ -185,30 +200,14 @@ QUICK = Scale(
 SCALES = {scale.name: scale for scale in (FULL, QUICK)}
 
 
-# -- what the facility looks like ---------------------------------------------------------------
+# -- what the facility looks like (beamlines, techniques, detectors: harness) -------------------
 
-# (name, family), as in benchmarks/api.py.
-BEAMLINES: tuple[tuple[str, str], ...] = (
-    ("ID23-1", "MX"), ("ID19", "TOMO"), ("BM29", "SAXS"), ("ID24", "XAS"),
-    ("ID23-2", "MX"), ("BM05", "TOMO"), ("ID02", "SAXS"), ("BM23", "XAS"),
-    ("ID30A-1", "MX"), ("ID16A", "TOMO"), ("ID13", "SAXS"), ("ID21", "XAS"),
-    ("ID30A-3", "MX"), ("ID16B", "TOMO"), ("ID09", "SAXS"), ("ID26", "XAS"),
-    ("ID30B", "MX"), ("BM18", "TOMO"), ("BM26", "SAXS"), ("BM08", "XAS"),
-    ("BM07", "MX"), ("ID11", "TOMO"), ("ID10", "SAXS"), ("BM16", "XAS"),
-    ("ID29", "MX"), ("ID15A", "TOMO"), ("ID20", "XAS"), ("ID12", "XAS"),
-    ("BM30", "MX"), ("ID17", "TOMO"), ("ID22", "XAS"), ("ID31", "XAS"),
-    ("ID30A-2", "MX"), ("ID01", "XAS"), ("ID03", "XAS"), ("ID06", "XAS"),
-    ("BM14", "MX"), ("ID15B", "XAS"), ("ID18", "XAS"), ("ID27", "XAS"),
-)  # fmt: skip
 #: Beamlines of the measurement's own writes (bulk posting, live delivery): entries posted
 #: by later runs land there, never in the logbooks the reads measure.
 POSTING_BEAMLINES = ("BENCH-1", "BENCH-2", "BENCH-3", "BENCH-4")
 LIVE_PROPOSAL = "BENCH-LIVE"
 LIVE_WRITER = "bench-writer"  # principal investigator of the live investigation
 LIVE_FOLLOWER = "bench-follower"  # collaborator: follows it remotely
-PROPOSAL_PREFIX = {"MX": "MX", "TOMO": "ES", "SAXS": "LS", "XAS": "HC"}
-TECHNIQUE = {"MX": "MX", "TOMO": "TOMO", "SAXS": "BIOSAXS", "XAS": "XAS"}
-DETECTOR = {"MX": "eiger2_9m", "TOMO": "pco_edge", "SAXS": "pilatus2m", "XAS": "xspress3"}
 SAMPLES = {
     "MX": ("lysozyme", "thaumatin", "insulin", "proteinase_k"),
     "TOMO": ("bone", "concrete", "fossil", "battery"),
@@ -217,7 +216,6 @@ SAMPLES = {
 }
 MOTORS = ("samx", "samy", "samz", "phi", "omega", "sy", "sz")
 COUNTERS = ("i0", "it", "mon", "diode", "fluo")
-FILL_MODES = ("7/8+1", "uniform", "16-bunch", "4-bunch")
 BEAM_LOSSES = ("RF trip", "orbit interlock", "vacuum interlock in cell 12", "injector fault")
 BEAMLINE_TAGS = (
     ("sample", "#43a047", "About a sample"),
@@ -270,17 +268,9 @@ def control_machine(beamline: str) -> str:
 
 
 @dataclass(frozen=True, slots=True)
-class InvestigationPlan:
+class InvestigationPlan(GeneratedInvestigation):
     """One investigation of the generated logbook."""
 
-    index: int
-    beamline: str
-    family: str
-    proposal: str
-    visit_id: str
-    investigation_id: UUID
-    start: datetime
-    end: datetime
     entries: int
     participants: tuple[tuple[str, Role], ...]
 
@@ -340,20 +330,15 @@ class LogbookPlan:
             beamline, family = self.beamlines[b]
             start = EPOCH + SLOT * slot + timedelta(hours=2 * (b % 5))
             end = start + timedelta(days=2 + index % 4)
-            proposal = f"{PROPOSAL_PREFIX[family]}-{1000 + index}"
-            visit_id = default_visit_id(beamline, start)
             self.investigations.append(
-                InvestigationPlan(
+                InvestigationPlan.named(
                     index,
                     beamline,
                     family,
-                    proposal,
-                    visit_id,
-                    investigation_id_for(proposal, visit_id),
                     start,
                     end,
-                    count,
-                    self._participants(index, beamline),
+                    entries=count,
+                    participants=self._participants(index, beamline),
                 )
             )
         period = SLOT * scale.per_beamline
@@ -404,16 +389,7 @@ class LogbookPlan:
 
 def _entry_counts(scale: Scale) -> list[int]:
     """Entries per investigation, spread unevenly (0.3x to 1.7x), summing to the scale's."""
-    weights = [0.3 + 1.4 * ((i * 7919) % 1000) / 1000 for i in range(scale.investigations)]
-    total_weight = sum(weights)
-    remaining = scale.entries - scale.broadcasts
-    counts, cumulative, assigned = [], 0.0, 0
-    for weight in weights:
-        cumulative += weight
-        upto = round(remaining * cumulative / total_weight)
-        counts.append(upto - assigned)
-        assigned = upto
-    return counts
+    return spread(scale.entries - scale.broadcasts, scale.investigations)
 
 
 def posting_investigation(beamline: str) -> tuple[str, str, UUID]:
@@ -703,92 +679,6 @@ def entry_input(plan: InvestigationPlan, entry: PlannedEntry) -> logbook_service
 # -- the database -------------------------------------------------------------------------------
 
 
-class Server:
-    """The PostgreSQL server, through an autocommit admin connection."""
-
-    def __init__(self, url: URL) -> None:
-        self.url = url.set(drivername="postgresql")
-
-    def admin(self) -> psycopg.Connection[Any]:
-        """An autocommit connection to the server's maintenance database."""
-        return psycopg.connect(
-            self.url.render_as_string(hide_password=False), autocommit=True, connect_timeout=5
-        )
-
-    def database_url(self, name: str) -> str:
-        """The URL of database `name` on this server."""
-        return self.url.set(database=name).render_as_string(hide_password=False)
-
-    def exists(self, name: str) -> bool:
-        """Whether database `name` exists."""
-        with self.admin() as connection:
-            row = connection.execute(
-                "SELECT 1 FROM pg_database WHERE datname = %s", (name,)
-            ).fetchone()
-        return row is not None
-
-    def create(self, name: str) -> None:
-        """Create database `name`."""
-        with self.admin() as connection:
-            connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-
-    def drop(self, name: str) -> None:
-        """Drop database `name`, disconnecting its sessions."""
-        with self.admin() as connection:
-            connection.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-            )
-
-    def marker(self, name: str) -> dict[str, Any] | None:
-        """The load record kept as the database's comment, if any."""
-        with self.admin() as connection:
-            row = connection.execute(
-                "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = %s",
-                (name,),
-            ).fetchone()
-        if row is None or not row[0]:
-            return None
-        with contextlib.suppress(ValueError):
-            document = json.loads(row[0])
-            if isinstance(document, dict) and isinstance(document.get(MARKER_KEY), dict):
-                return dict(document[MARKER_KEY])
-        return None
-
-    def set_marker(self, name: str, record: dict[str, Any]) -> None:
-        """Keep the load record as the database's comment."""
-        text = json.dumps({MARKER_KEY: record}, separators=(",", ":"))
-        with self.admin() as connection:
-            connection.execute(
-                sql.SQL("COMMENT ON DATABASE {} IS {}").format(
-                    sql.Identifier(name), sql.Literal(text)
-                )
-            )
-
-    def version(self) -> str:
-        """The server's version string."""
-        with self.admin() as connection:
-            row = connection.execute("SHOW server_version").fetchone()
-        return str(row[0]) if row else "?"
-
-    def vacuum_analyze(self, name: str) -> None:
-        """VACUUM (ANALYZE) the database, as autovacuum would leave a long-lived one."""
-        url = self.url.set(database=name).render_as_string(hide_password=False)
-        with psycopg.connect(url, autocommit=True) as connection:
-            connection.execute("VACUUM (ANALYZE)")
-
-    def sizes(self, name: str) -> dict[str, int]:
-        """Bytes of the database and of its largest tables (with their indexes)."""
-        url = self.url.set(database=name).render_as_string(hide_password=False)
-        with psycopg.connect(url, autocommit=True) as connection:
-            rows = connection.execute(
-                "SELECT relname, pg_total_relation_size(oid) FROM pg_class "
-                "WHERE relkind = 'r' AND relnamespace = 'public'::regnamespace "
-                "ORDER BY 2 DESC LIMIT 6"
-            ).fetchall()
-            total = connection.execute("SELECT pg_database_size(current_database())").fetchone()
-        return {"database": int(total[0]) if total else 0} | {str(r[0]): int(r[1]) for r in rows}
-
-
 def entries_per_investigation(engine: Engine) -> dict[UUID, int]:
     """How many entries each investigation's logbook holds."""
     query = (
@@ -831,83 +721,6 @@ class LoadStats:
         return self.entries / max(self.seconds - self.setup_seconds, 1e-9)
 
 
-class Progress:
-    """A rich progress bar on a terminal, a log line every 30 s otherwise."""
-
-    def __init__(self, total: int, done: int, label: str) -> None:
-        self.total, self.done, self.label = total, done, label
-        self.started = time.perf_counter()
-        self.first = done
-        self.last_log = self.started
-        self.bar: Any = None
-        if sys.stdout.isatty():
-            from rich.progress import (
-                BarColumn,
-                MofNCompleteColumn,
-                TaskProgressColumn,
-                TimeElapsedColumn,
-                TimeRemainingColumn,
-            )
-            from rich.progress import Progress as RichProgress
-
-            self.bar = RichProgress(
-                "[progress.description]{task.description}",
-                BarColumn(),
-                MofNCompleteColumn(),
-                TaskProgressColumn(),
-                TimeElapsedColumn(),
-                TimeRemainingColumn(),
-            )
-            self.bar.start()
-            self.task = self.bar.add_task(label, total=total, completed=done)
-
-    def advance(self, count: int) -> None:
-        """Count `count` more done."""
-        self.done += count
-        now = time.perf_counter()
-        if self.bar is not None:
-            self.bar.update(self.task, completed=self.done)
-        elif now - self.last_log >= 30 or self.done >= self.total:
-            self.last_log = now
-            elapsed = now - self.started
-            rate = (self.done - self.first) / max(elapsed, 1e-9)
-            eta = (self.total - self.done) / rate if rate else float("inf")
-            log(
-                f"{self.label}: {self.done:,}/{self.total:,} ({100 * self.done / self.total:.1f} %)"
-                f", {rate:,.0f}/s, elapsed {elapsed / 60:.1f} min, ETA {eta / 60:.1f} min"
-            )
-
-    def close(self) -> None:
-        """Stop the bar."""
-        if self.bar is not None:
-            self.bar.stop()
-
-
-def log(message: str) -> None:
-    """One timestamped line on stdout."""
-    print(f"{datetime.now(UTC):%Y-%m-%d %H:%M:%S} {message}", flush=True)
-
-
-def code_revision() -> str:
-    """The git commit, flagged when catalogue/ has uncommitted changes."""
-    try:
-        commit = subprocess.run(
-            ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "-C", str(ROOT), "status", "--porcelain", "--", "catalogue"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown (not a git checkout)"
-    return commit + (" + uncommitted changes in catalogue/" if dirty else "")
-
-
 def settings_for(url: str, data_dir: Path) -> Settings:
     """The service's settings on the benchmark database (attachments in a scratch directory)."""
     return Settings(database_url=url, data_dir=data_dir)
@@ -915,12 +728,7 @@ def settings_for(url: str, data_dir: Path) -> Settings:
 
 def load(server: Server, scale: Scale, loaders: int, reload: bool) -> dict[str, Any]:
     """Load the logbook unless it is loaded already; the load record either way."""
-    if reload and server.exists(scale.database):
-        log(f"dropping {scale.database}")
-        server.drop(scale.database)
-    if not server.exists(scale.database):
-        log(f"creating {scale.database}")
-        server.create(scale.database)
+    server.prepare(scale.database, reload)
     revision = code_revision()
     url = server.database_url(scale.database)
     catalogue = LogbookPlan(scale)
@@ -934,11 +742,10 @@ def load(server: Server, scale: Scale, loaders: int, reload: bool) -> dict[str, 
                 raise SystemExit(
                     f"{scale.database}: projections {stale} need a rebuild; run with --reload"
                 )
-            record = server.marker(scale.database)
+            record = server.loaded(scale.database)
             counts = entries_per_investigation(services.engine)
             broadcasts = broadcast_count(services.engine)
-            complete = record is not None and record.get("complete")
-            if complete and record is not None and loaded_fully(catalogue, counts, broadcasts):
+            if record is not None and loaded_fully(catalogue, counts, broadcasts):
                 log(f"{scale.database} is loaded already; --reload to load it again")
                 return record
         finally:
@@ -961,28 +768,15 @@ def load(server: Server, scale: Scale, loaders: int, reload: bool) -> dict[str, 
             f"load incomplete: {len(wrong)} investigations with the wrong entry count "
             f"(first: {wrong[:5]}), {broadcasts} broadcasts of {scale.broadcasts}"
         )
-    log("VACUUM (ANALYZE) ...")
-    started = time.perf_counter()
-    server.vacuum_analyze(scale.database)
-    stats.vacuum_seconds = time.perf_counter() - started
-    log(f"VACUUM (ANALYZE) took {stats.vacuum_seconds:,.0f} s")
-    record = {
-        "complete": True,
-        "scale": scale.name,
-        "loaded_at": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "code": revision,
-        "counts": {
-            "entries": sum(counts.get(p.investigation_id, 0) for p in catalogue.investigations)
-            + broadcasts,
-            "investigations": scale.investigations,
-            "beamlines": scale.beamlines,
-            "broadcasts": broadcasts,
-        },
-        "sizes": server.sizes(scale.database),
-        "stats": asdict(stats),
+    stats.vacuum_seconds = server.vacuum_analyze(scale.database)
+    totals = {
+        "entries": sum(counts.get(p.investigation_id, 0) for p in catalogue.investigations)
+        + broadcasts,
+        "investigations": scale.investigations,
+        "beamlines": scale.beamlines,
+        "broadcasts": broadcasts,
     }
-    server.set_marker(scale.database, record)
-    return record
+    return server.mark_loaded(scale.database, scale.name, revision, totals, asdict(stats))
 
 
 def loaded_fully(catalogue: LogbookPlan, counts: dict[UUID, int], broadcasts: int) -> bool:
@@ -1292,64 +1086,6 @@ def investigation_batches(
 # -- the service ---------------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    """A TCP port nobody listens on now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-@contextlib.contextmanager
-def service(url: str, workers: int, data_dir: Path) -> Iterator[str]:
-    """`catalogue serve` with `workers` workers on a free port; its base URL once healthy."""
-    port = free_port()
-    executable = Path(sys.executable).with_name("catalogue")
-    env = {
-        **os.environ,
-        "CATALOGUE_DATABASE_URL": url,
-        "CATALOGUE_DATA_DIR": str(data_dir),
-        "CATALOGUE_WORKERS": str(workers),
-        "CATALOGUE_PORT": str(port),
-        "CATALOGUE_HOST": "127.0.0.1",
-        # No access log: it would time the log file, not the API.
-        "CATALOGUE_LOG_LEVEL": "warning",
-    }
-    base_url = f"http://127.0.0.1:{port}"
-    with tempfile.NamedTemporaryFile("w+", prefix="bench-logbook-serve-", suffix=".log") as output:
-        process = subprocess.Popen(
-            [str(executable), "serve"],
-            env=env,
-            cwd=ROOT,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        try:
-            deadline = time.monotonic() + 90
-            while True:
-                if process.poll() is not None:
-                    output.seek(0)
-                    raise SystemExit(f"`catalogue serve` exited:\n{output.read()[-3000:]}")
-                with contextlib.suppress(httpx.HTTPError):
-                    if httpx.get(f"{base_url}/health", timeout=2).status_code == 200:
-                        break
-                if time.monotonic() > deadline:
-                    output.seek(0)
-                    raise SystemExit(f"no /health after 90 s:\n{output.read()[-3000:]}")
-                time.sleep(0.25)
-            log(f"service up on {base_url} with {workers} workers (pid {process.pid})")
-            yield base_url
-        finally:
-            if process.poll() is None:
-                # The service's own process group (start_new_session): its workers too.
-                os.killpg(process.pid, signal.SIGTERM)
-                try:
-                    process.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    os.killpg(process.pid, signal.SIGKILL)
-                    process.wait()
-
-
 @dataclass(frozen=True, slots=True)
 class Access:
     """Credentials of this run: tokens by username, posting keys, the live stream's people."""
@@ -1381,72 +1117,6 @@ def prepare_access(
 # -- read requests ------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class Expect:
-    """How a good answer looks."""
-
-    kind: str  # "page" or "timeline"
-    items: int | None = None  # exactly this many items
-    min_items: int = 0
-    total: int | None = None  # exactly this total
-    investigation: str | None = None  # every own entry belongs to it
-    query: str | None = None  # every entry matches this full-text query
-
-
-@dataclass(frozen=True, slots=True)
-class Probe:
-    """One request: path, who asks, how the answer is checked, and its group in the report."""
-
-    path: str
-    token: str
-    group: str
-    expect: Expect
-
-
-@dataclass(frozen=True, slots=True)
-class Endpoint:
-    """One timed request kind: the requests it rotates over."""
-
-    key: str
-    label: str
-    probes: tuple[Probe, ...]
-    target_ms: float | None  # None: information only
-
-
-@dataclass(slots=True)
-class Measurement:
-    """The timed requests of one endpoint."""
-
-    endpoint: Endpoint
-    latencies: list[tuple[str, float]] = field(default_factory=list)  # (group, seconds)
-    failures: list[str] = field(default_factory=list)
-    seconds: float = 0.0
-
-    def percentile(self, p: int, group: str | None = None) -> float:
-        """The p-th percentile latency in ms (of one group, if given)."""
-        values = [s for g, s in self.latencies if group is None or g == group]
-        return percentile(values, p)
-
-    @property
-    def rate(self) -> float:
-        """Requests per second over the wall time."""
-        return (len(self.latencies) + len(self.failures)) / max(self.seconds, 1e-9)
-
-    @property
-    def met(self) -> bool | None:
-        """p95 within the target and no failure (None: no target)."""
-        if self.endpoint.target_ms is None:
-            return None
-        return self.percentile(95) <= self.endpoint.target_ms and not self.failures
-
-
-def percentile(values: Sequence[float], p: int) -> float:
-    """The p-th percentile of seconds, in ms."""
-    if len(values) < 2:
-        return values[0] * 1000 if values else float("nan")
-    return statistics.quantiles(values, n=100, method="inclusive")[p - 1] * 1000
-
-
 _TAG = re.compile(r"<[^>]+>")
 _WORD = re.compile(r"\w+")
 
@@ -1471,52 +1141,61 @@ def parse_time(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
-def check_answer(expect: Expect, response: httpx.Response) -> str | None:
-    """Why the answer is wrong, or None when it is what the plan says it must be."""
-    if response.status_code != 200:
-        return f"HTTP {response.status_code}: {response.text[:200]}"
-    try:
-        body = response.json()
-    except ValueError:
-        return f"not JSON: {response.text[:200]}"
-    if not isinstance(body, dict):
-        return f"not an object: {str(body)[:200]}"
-    if expect.kind == "timeline":
-        total, days = body.get("total"), body.get("days")
-        if not isinstance(days, list) or not days:
-            return f"no days: {str(body)[:200]}"
-        if total != expect.total:
-            return f"timeline total {total}, expected {expect.total}"
-        if sum(day["total"] for day in days) != total or sum(body["categories"].values()) != total:
-            return "the days' or the categories' counts do not add up to the total"
+@dataclass(frozen=True, slots=True)
+class Expect:
+    """How a good answer looks."""
+
+    kind: str  # "page" or "timeline"
+    items: int | None = None  # exactly this many items
+    min_items: int = 0
+    total: int | None = None  # exactly this total
+    investigation: str | None = None  # every own entry belongs to it
+    query: str | None = None  # every entry matches this full-text query
+
+    def check(self, response: httpx.Response) -> str | None:
+        """Why the answer is wrong, or None when it is what the plan says it must be."""
+        body = json_object(response)
+        if isinstance(body, str):
+            return body
+        if self.kind == "timeline":
+            total, days = body.get("total"), body.get("days")
+            if not isinstance(days, list) or not days:
+                return f"no days: {str(body)[:200]}"
+            if total != self.total:
+                return f"timeline total {total}, expected {self.total}"
+            if (
+                sum(day["total"] for day in days) != total
+                or sum(body["categories"].values()) != total
+            ):
+                return "the days' or the categories' counts do not add up to the total"
+            return None
+        items, total = body.get("items"), body.get("total")
+        if not isinstance(items, list) or not isinstance(total, int):
+            return f"not a page (items, total): {str(body)[:200]}"
+        if self.items is not None and len(items) != self.items:
+            return f"{len(items)} items, expected {self.items}"
+        if len(items) < self.min_items:
+            return f"{len(items)} items, expected at least {self.min_items}"
+        if self.total is not None and total != self.total:
+            return f"total {total}, expected {self.total}"
+        times = [parse_time(item["time"]) for item in items]
+        if times != sorted(times, reverse=True):
+            return "items are not newest first"
+        if self.investigation is not None:
+            strays = [
+                item["id"]
+                for item in items
+                if item["investigation_id"] != self.investigation and item["kind"] != "broadcast"
+            ]
+            if strays:
+                return f"entries of another logbook: {strays[:3]}"
+        if self.query is not None:
+            terms = [t for t in parse_text_query(self.query) if not t.negated]
+            for item in items:
+                words = entry_words(item)
+                if not all(matches(words, term) for term in terms):
+                    return f"entry {item['id']} does not match {self.query!r}: {item['content']}"
         return None
-    items, total = body.get("items"), body.get("total")
-    if not isinstance(items, list) or not isinstance(total, int):
-        return f"not a page (items, total): {str(body)[:200]}"
-    if expect.items is not None and len(items) != expect.items:
-        return f"{len(items)} items, expected {expect.items}"
-    if len(items) < expect.min_items:
-        return f"{len(items)} items, expected at least {expect.min_items}"
-    if expect.total is not None and total != expect.total:
-        return f"total {total}, expected {expect.total}"
-    times = [parse_time(item["time"]) for item in items]
-    if times != sorted(times, reverse=True):
-        return "items are not newest first"
-    if expect.investigation is not None:
-        strays = [
-            item["id"]
-            for item in items
-            if item["investigation_id"] != expect.investigation and item["kind"] != "broadcast"
-        ]
-        if strays:
-            return f"entries of another logbook: {strays[:3]}"
-    if expect.query is not None:
-        terms = [t for t in parse_text_query(expect.query) if not t.negated]
-        for item in items:
-            words = entry_words(item)
-            if not all(matches(words, term) for term in terms):
-                return f"entry {item['id']} does not match {expect.query!r}: {item['content']}"
-    return None
 
 
 def read_endpoints(catalogue: LogbookPlan, tokens: dict[str, str]) -> list[Endpoint]:
@@ -1533,16 +1212,16 @@ def read_endpoints(catalogue: LogbookPlan, tokens: dict[str, str]) -> list[Endpo
             Probe(
                 f"{LOGBOOK}?{urlencode({'investigation': investigation, 'limit': PAGE})}",
                 token,
+                Expect("page", items=PAGE, total=expected, investigation=investigation).check,
                 "page",
-                Expect("page", items=PAGE, total=expected, investigation=investigation),
             )
         )
         timelines.append(
             Probe(
                 f"{LOGBOOK}/timeline?{urlencode({'investigation': investigation})}",
                 token,
+                Expect("timeline", total=expected).check,
                 "timeline",
-                Expect("timeline", total=expected),
             )
         )
     now = datetime.now(UTC)
@@ -1560,26 +1239,26 @@ def read_endpoints(catalogue: LogbookPlan, tokens: dict[str, str]) -> list[Endpo
                 Probe(
                     path,
                     tokens[scientist],
-                    kind,
                     Expect(
                         "page",
                         items=min(PAGE, len(on_beamline)) if rare else PAGE,
                         total=len(on_beamline) if rare else None,
                         query=query,
-                    ),
+                    ).check,
+                    kind,
                 )
             )
             members.append(
                 Probe(
                     path,
                     tokens[member],
-                    kind,
                     Expect(
                         "page",
                         min_items=1,
                         total=readable if rare else None,
                         query=query,
-                    ),
+                    ).check,
+                    kind,
                 )
             )
     rng.shuffle(staff)
@@ -1625,90 +1304,6 @@ class _TokenRecorder(dict[str, str]):
     def __missing__(self, username: str) -> str:
         self[username] = ""
         return ""
-
-
-def read_client(
-    base_url: str,
-    endpoint: Endpoint,
-    count: int,
-    offset: int,
-    start_at: float,
-    results: multiprocessing.Queue[tuple[list[tuple[str, float]], list[str], float, float]],
-) -> None:
-    """One read client: `count` requests in a row on one keep-alive connection."""
-    latencies: list[tuple[str, float]] = []
-    failures: list[str] = []
-    probes = endpoint.probes
-    headers = {token: {"Authorization": f"Bearer {token}"} for token in {p.token for p in probes}}
-    with httpx.Client(base_url=base_url, timeout=60) as client:
-        first_probe = probes[offset % len(probes)]
-        client.get(first_probe.path, headers=headers[first_probe.token])  # open the connection
-        time.sleep(max(0.0, start_at - time.time()))
-        first = time.perf_counter()
-        for i in range(count):
-            probe = probes[(offset + i) % len(probes)]
-            t0 = time.perf_counter()
-            try:
-                response = client.get(probe.path, headers=headers[probe.token])
-            except httpx.HTTPError as error:
-                failures.append(f"{probe.path}: {type(error).__name__}: {error}")
-                continue
-            elapsed = time.perf_counter() - t0
-            problem = check_answer(probe.expect, response)
-            if problem is None:
-                latencies.append((probe.group, elapsed))
-            else:
-                failures.append(f"{probe.path}: {problem}")
-        last = time.perf_counter()
-    results.put((latencies, failures, first, last))
-
-
-def run_readers(base_url: str, endpoint: Endpoint, total: int, clients: int) -> Measurement:
-    """`total` requests from `clients` processes at once; latencies and wall time."""
-    context = multiprocessing.get_context("fork")
-    results: multiprocessing.Queue[tuple[list[tuple[str, float]], list[str], float, float]] = (
-        context.Queue()
-    )
-    start_at = time.time() + 0.5 + 0.1 * clients
-    share = [total // clients + (1 if c < total % clients else 0) for c in range(clients)]
-    processes = [
-        context.Process(
-            target=read_client, args=(base_url, endpoint, share[c], c * 997, start_at, results)
-        )
-        for c in range(clients)
-    ]
-    for process in processes:
-        process.start()
-    measurement = Measurement(endpoint)
-    firsts, lasts = [], []
-    try:
-        for _ in processes:
-            latencies, failures, first, last = results.get(timeout=3600)
-            measurement.latencies += latencies
-            measurement.failures += failures
-            firsts.append(first)
-            lasts.append(last)
-    except queue.Empty:
-        measurement.failures.append("a client process gave no result within an hour")
-    for process in processes:
-        process.join(timeout=10)
-    if firsts:
-        measurement.seconds = max(lasts) - min(firsts)
-    return measurement
-
-
-def warm_up(base_url: str, endpoint: Endpoint, count: int) -> None:
-    """Untimed requests first (each answer checked too)."""
-    failures = []
-    with httpx.Client(base_url=base_url, timeout=60) as client:
-        for i in range(count):
-            probe = endpoint.probes[i % len(endpoint.probes)]
-            response = client.get(probe.path, headers={"Authorization": f"Bearer {probe.token}"})
-            problem = check_answer(probe.expect, response)
-            if problem is not None:
-                failures.append(f"{probe.path}: {problem}")
-    if failures:
-        log(f"warm-up of {endpoint.key}: {len(failures)} bad answers, first: {failures[0]}")
 
 
 # -- bulk posting -------------------------------------------------------------------------------
@@ -1815,37 +1410,23 @@ def measure_posting(base_url: str, access: Access, total: int) -> Posting:
     clients = len(access.posting)
     batches = max(1, round(total / BULK / clients))
     run = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
-    context = multiprocessing.get_context("fork")
-    results: multiprocessing.Queue[tuple[int, list[float], list[str], float, float]] = (
-        context.Queue()
+    barrier = multiprocessing.get_context("fork").Barrier(clients)
+    answers, lost = in_processes(
+        posting_client,
+        [
+            (base_url, beamline, key, investigation_id, run, batches, barrier)
+            for beamline, key, investigation_id in access.posting
+        ],
+        "posting",
     )
-    barrier = context.Barrier(clients)
-    processes = [
-        context.Process(
-            target=posting_client,
-            args=(base_url, beamline, key, investigation_id, run, batches, barrier, results),
-        )
-        for beamline, key, investigation_id in access.posting
-    ]
-    for process in processes:
-        process.start()
     posting = Posting(clients)
-    firsts, lasts = [], []
-    try:
-        for _ in processes:
-            created, latencies, failures, first, last = results.get(timeout=3600)
-            posting.entries += created
-            posting.latencies += latencies
-            posting.failures += failures
-            if first == first and last == last:  # not NaN: the client got to post
-                firsts.append(first)
-                lasts.append(last)
-    except queue.Empty:
-        posting.failures.append("a posting process gave no result within an hour")
-    for process in processes:
-        process.join(timeout=10)
-    if firsts:
-        posting.seconds = max(lasts) - min(firsts)
+    for created, latencies, failures, _, _ in answers:
+        posting.entries += created
+        posting.latencies += latencies
+        posting.failures += failures
+    posting.failures += lost
+    # A client that did not get to post has NaN times.
+    posting.seconds = wall_time([(first, last) for *_, first, last in answers])
     return posting
 
 
@@ -2039,12 +1620,12 @@ def measure(server: Server, scale: Scale, requests: int, clients: int, posters: 
             access = prepare_access(services, catalogue, needed_users(catalogue), posters)
         finally:
             services.close()
-        with service(url, 2, Path(scratch)) as base_url:
+        with service(url, 2, "logbook", Path(scratch)) as base_url:
             endpoints = read_endpoints(catalogue, access.tokens)
             reads = []
             for endpoint in endpoints:
                 warm_up(base_url, endpoint, scale.warmup)
-                measurement = run_readers(base_url, endpoint, requests, clients)
+                measurement = run_clients(base_url, endpoint, requests, clients)
                 reads.append(measurement)
                 report_read(measurement)
             log(
@@ -2074,8 +1655,7 @@ def report_read(m: Measurement) -> None:
                 f"p95 {m.percentile(95, kind):6.1f} ms",
                 flush=True,
             )
-    for failure in list(dict.fromkeys(m.failures))[:3]:
-        print(f"    failure: {failure}", flush=True)
+    print_failures(dict.fromkeys(m.failures))
 
 
 def report_posting(p: Posting) -> None:
@@ -2087,8 +1667,7 @@ def report_posting(p: Posting) -> None:
         f"{'PASS' if p.met else 'MISS'}",
         flush=True,
     )
-    for failure in p.failures[:3]:
-        print(f"    failure: {failure}", flush=True)
+    print_failures(p.failures)
 
 
 def report_live(live: Live) -> None:
@@ -2101,8 +1680,7 @@ def report_live(live: Live) -> None:
         f"{len(live.failures)} failed  {'PASS' if live.met else 'MISS'}",
         flush=True,
     )
-    for failure in live.failures[:3]:
-        print(f"    failure: {failure}", flush=True)
+    print_failures(live.failures)
 
 
 def _verdict(met: bool | None) -> str:
@@ -2154,37 +1732,18 @@ def text_table(results: Results) -> str:
 # -- recording -----------------------------------------------------------------------------------
 
 
-def machine_lines(server: Server, revision: str) -> list[str]:
-    """Where and on what code the figures were measured."""
-    uname = subprocess.run(["uname", "-a"], capture_output=True, text=True).stdout.strip()
-    return [
-        f"- code: {revision}",
-        f"- machine: `{uname}`, nproc {os.cpu_count()} ({len(os.sched_getaffinity(0))} usable)",
-        f"- Python {platform.python_version()}, PostgreSQL {server.version()}",
-    ]
-
-
-def load_lines(record: dict[str, Any]) -> list[str]:
-    """How the database measured was loaded."""
-    stats, counts, sizes = (
-        record.get("stats", {}),
-        record.get("counts", {}),
-        record.get("sizes", {}),
-    )
+def session_line(stats: dict[str, Any]) -> str:
+    """How the load session of the database measured went."""
     seconds = max(float(stats.get("seconds", 0)) - float(stats.get("setup_seconds", 0)), 1e-9)
-    gib = {k: v / 2**30 for k, v in sizes.items()}
-    largest = ", ".join(f"{k} {v:.1f}" for k, v in gib.items() if k != "database")
-    return [
-        f"- data: loaded {record.get('loaded_at')} on code {record.get('code')}: {counts}",
+    return (
         f"- load session: {stats.get('entries', 0):,} entries (resumed after "
         f"{stats.get('resumed_from', 0):,}; {stats.get('existing', 0):,} posted again) in "
         f"{stats.get('batches', 0):,} `post_entries` calls of up to {BULK:,} from "
         f"{stats.get('loaders')} processes: {seconds:,.0f} s ({seconds / 60:,.1f} min), "
         f"{stats.get('entries', 0) / seconds:,.0f} entries/s; setup (accounts, investigations) "
         f"{stats.get('setup_seconds', 0):,.0f} s; then VACUUM (ANALYZE) "
-        f"{stats.get('vacuum_seconds', 0):,.0f} s",
-        f"- database size {gib.get('database', 0):.1f} GiB (largest, GiB: {largest})",
-    ]
+        f"{stats.get('vacuum_seconds', 0):,.0f} s"
+    )
 
 
 DATA_DESCRIPTION = """\
@@ -2233,48 +1792,25 @@ as the service and PostgreSQL.
 
 def record(results: Results, lines: list[str], scale: Scale, clients: int) -> None:
     """Append a dated run under the section (created with its description if absent)."""
-    now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    caveat = " (--quick: not comparable with full runs)" if scale is QUICK else ""
-    entry = [f"#### {now} (logbook.py){caveat}", ""]
-    entry += [
-        *lines,
-        f"- read clients: {clients} processes; bulk posting: {results.posting.clients} processes;"
-        f" command: `python benchmarks/logbook.py {' '.join(sys.argv[1:])}`",
-    ]
-    entry += ["", table(results), "", text_table(results), ""]
     failures = [f for m in results.reads for f in m.failures[:5]]
     failures += results.posting.failures[:5] + results.live.failures[:5]
-    if failures:
-        entry += ["Failures (first five per figure):", "", *[f"- {f}" for f in failures]]
-        entry.append("")
-    text = RESULTS_FILE.read_text() if RESULTS_FILE.exists() else "# Benchmark results\n"
-    if SECTION not in text:
-        text = (
-            text.rstrip("\n") + f"\n\n{SECTION}\n\n{DATA_DESCRIPTION}\n### Run log (logbook.py)\n"
-        )
-    # The run goes at the end of this section: before the next "## " heading, if any.
-    start = text.index(SECTION) + len(SECTION)
-    following = text.find("\n## ", start)
-    block = "\n" + "\n".join(entry)
-    if following == -1:
-        text = text.rstrip("\n") + "\n" + block
-    else:
-        text = text[:following].rstrip("\n") + "\n" + block + text[following:]
-    RESULTS_FILE.write_text(text)
-    print(f"recorded in {RESULTS_FILE}", flush=True)
-
-
-def _terminate(signum: int, _frame: FrameType | None) -> None:
-    raise SystemExit(128 + signum)
+    record_run(
+        "logbook.py",
+        scale is QUICK,
+        [
+            *lines,
+            f"- read clients: {clients} processes; bulk posting: {results.posting.clients} "
+            f"processes; command: {command('logbook.py')}",
+        ],
+        [table(results), text_table(results)],
+        ("Failures (first five per figure):", failures),
+        (SECTION, DATA_DESCRIPTION),
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
     """Load the logbook if needed, then measure posting, reads and live delivery."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--quick", action="store_true", help="200,000 entries, fewer requests")
-    parser.add_argument("--reload", action="store_true", help="drop the database and load again")
-    parser.add_argument("--load-only", action="store_true", help="load, do not measure")
-    parser.add_argument("--record", action="store_true", help=f"append to {RESULTS_FILE.name}")
+    parser = arguments(__doc__, "200,000 entries, fewer requests", persistent=True)
     parser.add_argument("--requests", type=int, help="timed requests per read endpoint")
     parser.add_argument("--clients", type=int, default=2, help="read client processes (2)")
     parser.add_argument(
@@ -2287,13 +1823,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--loaders", type=int, default=2, help="loader processes (2)")
     args = parser.parse_args(argv)
     scale = QUICK if args.quick else FULL
-    # SIGTERM unwinds like Ctrl-C: the service subprocess is stopped on the way out.
-    signal.signal(signal.SIGTERM, _terminate)
+    unwind_on_sigterm()  # the service subprocess is stopped on the way out
 
-    server = Server(make_url(os.environ.get("CATALOGUE_TEST_DATABASE_URL") or DEFAULT_PG_URL))
+    server = Server(server_url(), MARKER_KEY)
     revision = code_revision()
     load_record = load(server, scale, max(1, args.loaders), args.reload)
-    lines = machine_lines(server, revision) + load_lines(load_record)
+    session = session_line(load_record.get("stats", {}))
+    lines = machine_lines(server, revision) + load_lines(load_record, session)
     print("\n".join(lines), flush=True)
     if args.load_only:
         return 0
