@@ -16,12 +16,14 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from catalogue.errors import InvalidCommand, NotFound, TooLarge, UnsupportedMediaType
 
 THUMBNAIL_SIZE = 256
-_FORMATS = {"PNG": "image/png", "JPEG": "image/jpeg"}
+#: Pillow's format names of what is served as PNG or JPEG: phones write JPEGs with a
+#: multi-picture extension (gain maps, depth), which Pillow calls MPO.
+_FORMATS = {"PNG": "image/png", "JPEG": "image/jpeg", "MPO": "image/jpeg"}
 
 
 class AttachmentStore:
@@ -95,7 +97,9 @@ def check_picture(data: bytes, max_bytes: int, max_pixels: int) -> Picture:
                         "body",
                     )
                 image.load()
-                thumbnail = image.copy()
+                # Phones store pictures sideways with an EXIF orientation: show them upright.
+                thumbnail = ImageOps.exif_transpose(image)
+                width, height = thumbnail.size
     except InvalidCommand:
         raise
     except (UnidentifiedImageError, Image.DecompressionBombError) as error:
@@ -107,7 +111,7 @@ def check_picture(data: bytes, max_bytes: int, max_pixels: int) -> Picture:
         raise InvalidCommand(f"the image is damaged: {str(error)[:120]}", "body") from None
     thumbnail.thumbnail((THUMBNAIL_SIZE, THUMBNAIL_SIZE))
     out = io.BytesIO()
-    if kind == "JPEG":
+    if _FORMATS[kind] == "image/jpeg":
         thumbnail.convert("RGB").save(out, "JPEG", quality=85)
     else:
         thumbnail.save(out, "PNG", optimize=True)

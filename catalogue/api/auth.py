@@ -44,3 +44,5 @@ def get_caller(
 
 
 CallerDep = Annotated[Caller, Depends(get_caller)]
+#: The bearer token as sent, for a long request that checks its caller again as it goes.
+BearerCredentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]

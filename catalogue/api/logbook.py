@@ -4,6 +4,7 @@ image attachments, timelines, and a live stream (Server-Sent Events)."""
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Annotated, Any
@@ -15,7 +16,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from catalogue.api.auth import CallerDep
+from catalogue.api.auth import BearerCredentials, CallerDep, get_caller
 from catalogue.api.dependencies import ServicesDep
 from catalogue.api.live import HeadWatcher, sse_message
 from catalogue.api.pages import DEFAULT, CursorQuery, LimitQuery, PageOf
@@ -23,10 +24,10 @@ from catalogue.api.times import Instant
 from catalogue.api.versions import IfMatchHeader, parse_if_match, set_etag
 from catalogue.domain import logbook as lb
 from catalogue.domain.markup import Markup
-from catalogue.errors import InvalidCommand, InvalidQuery, TooLarge
+from catalogue.errors import CatalogueError, InvalidCommand, InvalidQuery, TooLarge
 from catalogue.portal import logbook as portal
 from catalogue.readmodels.fulltext import parse_text_query
-from catalogue.readmodels.logbook import EntryFilter
+from catalogue.readmodels.logbook import EntryFilter, LogbookScope
 
 router = APIRouter(prefix="/api/v1/logbook", tags=["logbook"])
 
@@ -34,6 +35,9 @@ router = APIRouter(prefix="/api/v1/logbook", tags=["logbook"])
 LIVE_BATCH = 500
 #: A comment line this often keeps proxies from closing an idle stream.
 KEEP_ALIVE_SECONDS = 15.0
+#: A follower's access is checked again this often: a revoked token or a participant
+#: removed from the investigation stops receiving within this many seconds.
+RECHECK_SECONDS = 5.0
 
 
 # -- models ---------------------------------------------------------------------------------
@@ -414,6 +418,7 @@ async def stream(
     request: Request,
     services: ServicesDep,
     caller: CallerDep,
+    credentials: BearerCredentials,
     investigation: InvestigationQuery = None,
     instrument: InstrumentQuery = None,
     last_event_id: Annotated[
@@ -441,12 +446,34 @@ async def stream(
     )
     # The store's head now, not the watcher's last reading: an entry committed a moment
     # ago is history to this client, not news.
-    start = after if after is not None else await run_in_threadpool(services.store.head_position)
+    head = await run_in_threadpool(services.store.head_position)
+    if after is not None and after > head:
+        raise InvalidQuery(
+            f"Last-Event-ID {after} is beyond this catalogue's history (its last event is "
+            f"{head}); reconnect without it",
+            "Last-Event-ID",
+        )
+    start = head if after is None else after
+
+    def rechecked_scope() -> LogbookScope:
+        # The caller's token may be revoked, or their part in the investigation ended,
+        # while they follow: their access is checked again as the stream goes on.
+        again = get_caller(request, services, credentials)
+        return portal.live_scope(services.store, again, investigation, instrument)
 
     async def messages() -> AsyncIterator[str]:
+        nonlocal scope
         position = start
+        checked = time.monotonic()
         yield f"retry: 2000\n: following from position {position}\n\n"
         while True:
+            if time.monotonic() - checked > RECHECK_SECONDS:
+                try:
+                    scope = await run_in_threadpool(rechecked_scope)
+                except CatalogueError as error:
+                    yield sse_message("error", {"status": error.status, "detail": error.detail})
+                    return
+                checked = time.monotonic()
             # Read the head first: anything committed later wakes the wait below.
             seen = await watcher.current()
             changes = await run_in_threadpool(
@@ -577,7 +604,10 @@ def edit_entry(
     if_match: IfMatchHeader = None,
 ) -> object:
     """Replace an annotation's content; notifications cannot be edited."""
-    command = lb.EditEntry(body.domain(), body.category, services.logbook_limits.max_content)
+    content = body.domain() if body.model_fields_set & {"text", "markdown", "html"} else None
+    if content is None and body.category is None:
+        raise InvalidCommand("give new content (text, markdown or html) or a category", "body")
+    command = lb.EditEntry(content, body.category, services.logbook_limits.max_content)
     portal.change_entry(services.store, caller, entry_id, command, parse_if_match(if_match))
     return _entry_response(services, caller, entry_id, response)
 
@@ -649,6 +679,8 @@ async def attach_image(
     filename: Annotated[str, Query(min_length=1, max_length=255)] = "image",
 ) -> object:
     """Attach a PNG or JPEG image (the request body); a thumbnail is made of it."""
+    # Refuse a caller who may not attach before reading a byte of what they send.
+    await run_in_threadpool(portal.check_attachable, services.store, caller, entry_id)
     limit = services.settings.logbook_max_attachment_bytes
     declared = request.headers.get("content-length", "")
     if re.fullmatch(r"[0-9]{1,19}", declared) and int(declared) > limit:

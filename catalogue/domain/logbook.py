@@ -36,6 +36,8 @@ MAX_ATTACHMENTS = 50
 MAX_CONTENT = 1_000_000
 _COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
+#: An image the sanitised HTML still shows (one whose source survived the cleaning).
+_SHOWN_IMAGE = re.compile(r"<img\b[^>]*\ssrc=")
 _CLIENT_ID = re.compile(r"^[A-Za-z0-9._:/@+-]{1,200}$")
 IMAGE_TYPES = frozenset({"image/png", "image/jpeg"})
 
@@ -325,9 +327,10 @@ class PostEntry:
 
 @dataclass(frozen=True, slots=True)
 class EditEntry:
-    """Replace an annotation's content (the old one stays in history)."""
+    """Replace an annotation's content or category (the old ones stay in history); None
+    leaves either as it is."""
 
-    content: NewContent
+    content: NewContent | None
     category: Category | None = None
     max_content: int = MAX_CONTENT
 
@@ -388,7 +391,7 @@ def check_content(content: NewContent, max_content: int, field: str = "content")
     source = content.source or ""
     check_text(source, f"{field}.{content.markup}", max_length=limit)
     rendered = render(content.markup, source, f"{field}.{content.markup}")
-    if not content.text.strip() and not rendered.text and "<img src=" not in rendered.html:
+    if not content.text.strip() and not rendered.text and not _SHOWN_IMAGE.search(rendered.html):
         raise InvalidCommand(f"{field} is empty: give text, markdown or html", field)
     return Content(
         text=content.text,
@@ -534,7 +537,11 @@ def decide_entry(state: Entry, command: EntryCommand) -> list[Event]:
                 )
             if state.deleted:
                 raise DomainError("the entry is deleted; restore it before editing")
-            content = check_content(command.content, command.max_content)
+            content = (
+                state.content
+                if command.content is None
+                else check_content(command.content, command.max_content)
+            )
             category = command.category if command.category is not state.category else None
             if content == state.content and category is None:
                 return []
@@ -617,6 +624,9 @@ class DefineTag:
     name: str
     colour: str = "#607d8b"
     description: str = ""
+    #: Whether the name is taken in a logbook this tag shares entries with (the beamline's
+    #: for an investigation's tag, any of its investigations' for a beamline's tag).
+    name_taken: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -656,6 +666,12 @@ def decide_tag(state: Tag, command: TagCommand) -> list[Event]:
         if state.exists:
             raise AlreadyExists(f"tag {command.name!r} is defined already", "name")
         check_tag_name(command.name, "name")
+        if command.name_taken:
+            raise AlreadyExists(
+                f"tag {command.name!r} is defined already for the beamline or one of its "
+                "investigations: entries name tags, so one name means one tag",
+                "name",
+            )
         check_text(command.description, "description", max_length=1000)
         scope = tag_scope(command.investigation_id, command.instrument)
         return [

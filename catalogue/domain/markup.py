@@ -27,6 +27,9 @@ FORBIDDEN_TAGS = frozenset(
         "link", "meta", "base", "form", "input", "button", "textarea", "select", "option",
         "svg", "math", "template", "noscript", "portal", "video", "audio", "source",
         "track", "picture", "xml", "xss", "import", "param", "marquee", "isindex",
+        # Raw-text and RCDATA elements: browsers read their content as text where Python's
+        # parser may read tags, so a script could hide in them from the check.
+        "title", "xmp", "noembed", "noframes", "plaintext", "listing", "head", "html", "body",
     }
 )  # fmt: skip
 #: Elements kept in stored HTML (everything else is unwrapped to its text).
@@ -55,7 +58,7 @@ _URL_ATTRIBUTES = frozenset(
 #: Attributes that load a resource as soon as the page renders (links load on a click).
 _LOADING_ATTRIBUTES = _URL_ATTRIBUTES - {"href", "cite", "longdesc"}
 _LINK_SCHEMES = frozenset({"http", "https", "mailto"})
-#: Images may only show the entry's own attachments, served by this service.
+#: Images may only show logbook attachments served by this service, never load elsewhere.
 ATTACHMENT_PATH = re.compile(r"^/api/v1/logbook/entries/[0-9a-f-]{36}/attachments/[0-9a-f]{64}$")
 _SCHEME = re.compile(r"^([a-z][a-z0-9+.-]*):")
 #: Stripped before looking for a scheme: browsers ignore them in URLs (`java\tscript:`).

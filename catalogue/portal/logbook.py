@@ -13,15 +13,23 @@ from sqlalchemy import Connection, select
 
 from catalogue.attachments import AttachmentStore, check_picture
 from catalogue.domain import logbook as lb
-from catalogue.domain.access import require, require_read
+from catalogue.domain.access import Principal, PrincipalKind, require, require_read
 from catalogue.domain.values import check_instrument_name
-from catalogue.errors import CatalogueError, ConcurrencyConflict, InvalidCommand, NotFound
+from catalogue.errors import (
+    CatalogueError,
+    ConcurrencyConflict,
+    InvalidCommand,
+    NotFound,
+    StoreError,
+)
 from catalogue.events import NO_STREAM, StreamAppend, new_event_ids
 from catalogue.portal.execution import Caller, execute, reading, run
+from catalogue.projections import Status, read_checkpoint
 from catalogue.readmodels import datasets as dataset_queries
 from catalogue.readmodels import instruments as instrument_queries
 from catalogue.readmodels import investigations as investigation_queries
 from catalogue.readmodels import logbook as queries
+from catalogue.readmodels.logbook_projection import LogbookProjection
 from catalogue.readmodels.paging import Page
 from catalogue.schema import investigations, logbook_entries
 from catalogue.store import EventStore
@@ -95,7 +103,7 @@ def _scope(
     """The entries a listing covers for this caller: one investigation's, a beamline's (only
     the investigations the caller may read, unless they are its staff), or broadcasts only."""
     if investigation_id is not None:
-        _facts(connection, caller, investigation_id, None)
+        _facts(connection, caller, investigation_id, instrument)
         window = queries.investigation_window(connection, investigation_id)
         assert window is not None
         return queries.LogbookScope(
@@ -187,11 +195,22 @@ def changes_after(
         return queries.changes_after(connection, scope, position, limit)
 
 
+def _readable_content(
+    connection: Connection, caller: Caller, entry_id: UUID
+) -> tuple[queries.EntryRef, lb.LogbookFacts]:
+    """An entry whose content the caller may see: a deleted one's only by who may restore it."""
+    ref, facts = _entry_facts(connection, caller, entry_id)
+    if ref.deleted and not lb.can_edit(caller.principal, ref.author, facts):
+        raise NotFound("the entry was deleted; only who may restore it can see its content")
+    return ref, facts
+
+
 def get_entry(store: EventStore, caller: Caller, entry_id: UUID) -> dict[str, Any]:
-    """One entry (a deleted one too: its content stays readable to those who may read it)."""
+    """One entry; a deleted one shows its content only to who may restore it."""
     with reading(store) as connection:
-        _entry_facts(connection, caller, entry_id)
-        found = queries.get_entry(connection, entry_id)
+        ref, facts = _entry_facts(connection, caller, entry_id)
+        restorer = lb.can_edit(caller.principal, ref.author, facts)
+        found = queries.get_entry(connection, entry_id, hide_deleted=not restorer)
     assert found is not None
     return found
 
@@ -199,19 +218,21 @@ def get_entry(store: EventStore, caller: Caller, entry_id: UUID) -> dict[str, An
 def entry_versions(store: EventStore, caller: Caller, entry_id: UUID) -> list[dict[str, Any]]:
     """Every version of an entry's content, newest first, each linking to the one before."""
     with reading(store) as connection:
-        _entry_facts(connection, caller, entry_id)
+        _readable_content(connection, caller, entry_id)
     versions = []
+    category: lb.Category | None = None
     for recorded in store.read_stream(lb.ENTRY.stream(entry_id)):
         payload = recorded.payload
         if isinstance(payload, lb.EntryPosted | lb.EntryEdited):
             content = payload.content
+            category = payload.category or category
             versions.append(
                 {
                     "version": recorded.version,
                     "previous_version": payload.previous_version
                     if isinstance(payload, lb.EntryEdited)
                     else None,
-                    "category": payload.category.value if payload.category else None,
+                    "category": category,
                     "content": {
                         "text": content.text,
                         "markup": content.markup,
@@ -236,7 +257,7 @@ def attachment_bytes(
 ) -> tuple[bytes, str, str]:
     """An attachment's bytes, content type and file name (or its thumbnail's)."""
     with reading(store) as connection:
-        _entry_facts(connection, caller, entry_id)
+        _readable_content(connection, caller, entry_id)
         row = queries.find_attachment(connection, entry_id, sha256)
     if row is None:
         raise NotFound("no such attachment on this entry")
@@ -299,16 +320,22 @@ class _Places:
         return self.datasets[dataset_id]
 
 
+def _writer(principal: Principal) -> str:
+    """Whose client ids an entry's id is derived from: a beamline's (whichever of its keys
+    posts, so that a retry after a key is rotated still finds the entry) or a person's."""
+    if principal.kind is PrincipalKind.API_KEY:
+        return f"beamline:{principal.instrument}"
+    return principal.actor
+
+
 def _post_command(places: _Places, entry: EntryInput, limits: Limits) -> lb.PostEntry:
     """Check that the caller may write the entry there, and gather the facts its rules need."""
     facts = places.writable(entry)
-    dataset_found = (
-        entry.dataset_id is not None
-        and places.dataset_owner(entry.dataset_id) == entry.investigation_id
-    )
-    writer = places.caller.principal.actor
+    owner = None if entry.dataset_id is None else places.dataset_owner(entry.dataset_id)
+    dataset_found = owner is not None and owner == entry.investigation_id
+    principal = places.caller.principal
     entry_id = (
-        lb.entry_id_for(writer, entry.client_id)
+        lb.entry_id_for(_writer(principal), entry.client_id)
         if entry.client_id is not None
         else new_event_ids(1)[0]
     )
@@ -319,7 +346,7 @@ def _post_command(places: _Places, entry: EntryInput, limits: Limits) -> lb.Post
         investigation_id=entry.investigation_id,
         # A broadcast given a place is refused by the rules, not silently moved.
         instrument=entry.instrument if entry.kind is lb.EntryKind.BROADCAST else facts.instrument,
-        author=writer,
+        author=principal.actor,
         occurred_at=entry.time or places.caller.now,
         content=entry.content,
         dataset_id=entry.dataset_id,
@@ -352,12 +379,16 @@ def post_entries(
     before are left as they are. Return every entry's id and how many were new."""
     commands: list[lb.PostEntry] = []
     with reading(store) as connection:
+        if read_checkpoint(connection, LogbookProjection.name).status is not Status.LIVE:
+            # Posted client ids are looked up in the read model, which a rebuild has not
+            # finished refilling: a retry could not be recognised.
+            raise StoreError("the logbook read model is being rebuilt; try again later")
         places = _Places(connection, caller)
         for index, entry in enumerate(entries):
             try:
                 commands.append(_post_command(places, entry, limits))
             except CatalogueError as error:
-                raise _at(error, field_prefix, index) from None
+                raise _located(error, field_prefix, index) from None
     posted: list[tuple[UUID, list[Any]]] = []
     seen: set[UUID] = set()
     for index, command in enumerate(commands):
@@ -370,7 +401,7 @@ def post_entries(
         try:
             posted.append((command.entry_id, lb.decide_entry(lb.ENTRY.initial, command)))
         except CatalogueError as error:
-            raise _at(error, field_prefix, index) from None
+            raise _located(error, field_prefix, index) from None
     ids = [entry_id for entry_id, _ in posted]
     for attempt in range(BULK_ATTEMPTS):
         with reading(store) as connection:
@@ -393,7 +424,7 @@ def post_entries(
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def _at(error: CatalogueError, prefix: str | None, index: int) -> CatalogueError:
+def _located(error: CatalogueError, prefix: str | None, index: int) -> CatalogueError:
     """The same error, naming the entry of a bulk request it is about."""
     if prefix is None:
         return error
@@ -402,6 +433,12 @@ def _at(error: CatalogueError, prefix: str | None, index: int) -> CatalogueError
     located.field = f"{prefix}.{index}" + (f".{error.field}" if error.field else "")
     located.args = (located.detail,)
     return located
+
+
+def check_attachable(store: EventStore, caller: Caller, entry_id: UUID) -> None:
+    """Refuse (401, 403, 404, 409) a caller who may not attach files to the entry."""
+    with reading(store) as connection:
+        _writable_entry(connection, caller, entry_id, "attach files to this entry")
 
 
 def _writable_entry(
@@ -513,6 +550,9 @@ def define_tag(store: EventStore, caller: Caller, command: lb.DefineTag) -> dict
         facts = _facts(connection, caller, command.investigation_id, command.instrument)
         require(lb.can_tag(caller.principal, facts), caller.principal, "define tags here")
         lb.refuse_if_read_only(facts, caller.now)
+        taken = queries.tag_name_taken(
+            connection, command.investigation_id, facts.instrument, command.name
+        )
     scope = lb.tag_scope(command.investigation_id, facts.instrument)
     tag_id = lb.tag_id_for(scope, command.name)
     checked = lb.DefineTag(
@@ -521,6 +561,7 @@ def define_tag(store: EventStore, caller: Caller, command: lb.DefineTag) -> dict
         command.name,
         command.colour,
         command.description,
+        name_taken=taken,
     )
     run(store, caller, lb.TAG, tag_id, checked)
     with reading(store) as connection:
@@ -535,9 +576,13 @@ def change_tag(
     """Change a tag's colour or description."""
     with reading(store) as connection:
         found = queries.get_tag(connection, tag_id)
-        if found is None:
-            raise NotFound("no tag with that id")
-        facts = _facts(connection, caller, found["investigation_id"], found["instrument"])
+        try:
+            if found is None:
+                raise NotFound("no tag")
+            facts = _facts(connection, caller, found["investigation_id"], found["instrument"])
+        except NotFound:
+            # One answer for "none" and "not yours": tag ids derive from names.
+            raise NotFound("no tag with that id") from None
         require(lb.can_tag(caller.principal, facts), caller.principal, "change tags here")
         lb.refuse_if_read_only(facts, caller.now)
     run(store, caller, lb.TAG, tag_id, command, if_match=if_match)

@@ -107,24 +107,25 @@ def _own_part(scope: LogbookScope) -> ColumnElement[bool] | None:
     return None
 
 
-def _broadcast_part(scope: LogbookScope, live: bool) -> ColumnElement[bool] | None:
+def _broadcast_part(scope: LogbookScope) -> ColumnElement[bool] | None:
     if not scope.include_broadcasts:
         return None
     # A literal, not a parameter: the partial indexes on broadcasts (schema.BROADCAST_PREDICATE)
     # must match it in any plan, a prepared statement's generic plan too.
     condition = logbook_entries.c.kind == literal_column(f"'{EntryKind.BROADCAST.value}'")
-    if not live:
-        if scope.broadcasts_from is not None:
-            condition = and_(condition, logbook_entries.c.occurred_at >= scope.broadcasts_from)
-        if scope.broadcasts_to is not None:
-            condition = and_(condition, logbook_entries.c.occurred_at <= scope.broadcasts_to)
+    # The same window live as in listings: a follower never sees what a reload would hide.
+    if scope.broadcasts_from is not None:
+        condition = and_(condition, logbook_entries.c.occurred_at >= scope.broadcasts_from)
+    if scope.broadcasts_to is not None:
+        condition = and_(condition, logbook_entries.c.occurred_at <= scope.broadcasts_to)
     return condition
 
 
 def _filters(connection: Connection, where: EntryFilter) -> list[ColumnElement[bool]]:
     entries = logbook_entries.c
     conditions: list[ColumnElement[bool]] = []
-    if not where.include_deleted:
+    if not where.include_deleted or where.text:
+        # Deleted words are never searched: a search must not tell what a deleted entry said.
         conditions.append(entries.deleted.is_(False))
     if where.categories:
         conditions.append(entries.category.in_(sorted(where.categories)))
@@ -150,7 +151,7 @@ def _filters(connection: Connection, where: EntryFilter) -> list[ColumnElement[b
 
 
 def _parts(
-    connection: Connection, scope: LogbookScope, where: EntryFilter, *, live: bool = False
+    connection: Connection, scope: LogbookScope, where: EntryFilter
 ) -> list[ColumnElement[bool]]:
     """One condition per part of the logbook (its own entries, broadcasts), filters applied."""
     kinds = where.kinds or frozenset(EntryKind)
@@ -161,7 +162,7 @@ def _parts(
         if own_kinds != {EntryKind.ANNOTATION, EntryKind.NOTIFICATION}:
             own = and_(own, logbook_entries.c.kind.in_(sorted(k.value for k in own_kinds)))
         parts.append(own)
-    broadcasts = _broadcast_part(scope, live)
+    broadcasts = _broadcast_part(scope)
     if broadcasts is not None and EntryKind.BROADCAST in kinds and where.dataset_id is None:
         parts.append(broadcasts)
     filters = _filters(connection, where)
@@ -265,7 +266,7 @@ def changes_after(
 ) -> list[dict[str, Any]]:
     """Entries changed after `position`, in the order of their last change (deleted too)."""
     plan_each_query(connection)
-    parts = _parts(connection, scope, EntryFilter(include_deleted=True), live=True)
+    parts = _parts(connection, scope, EntryFilter(include_deleted=True))
     changed = logbook_entries.c.changed_position
     queries = [
         select(*_ENTRY_COLUMNS).where(part, changed > position).order_by(changed).limit(limit)
@@ -384,14 +385,16 @@ def entry_ref(connection: Connection, entry_id: UUID) -> EntryRef | None:
     )
 
 
-def get_entry(connection: Connection, entry_id: UUID) -> dict[str, Any] | None:
-    """One entry with its tags and attachments (its content even if deleted)."""
+def get_entry(
+    connection: Connection, entry_id: UUID, *, hide_deleted: bool
+) -> dict[str, Any] | None:
+    """One entry with its tags and attachments (a deleted one's content only if asked)."""
     row = connection.execute(
         select(*_ENTRY_COLUMNS).where(logbook_entries.c.id == entry_id)
     ).first()
     if row is None:
         return None
-    return entry_documents(connection, [row], hide_deleted=False)[0]
+    return entry_documents(connection, [row], hide_deleted=hide_deleted)[0]
 
 
 def existing_entries(connection: Connection, entry_ids: Iterable[UUID]) -> set[UUID]:
@@ -430,6 +433,21 @@ def known_tags(
             select(logbook_tags.c.name).where(logbook_tags.c.scope.in_(scopes))
         ).scalars()
     )
+
+
+def tag_name_taken(
+    connection: Connection, investigation_id: UUID | None, instrument: str | None, name: str
+) -> bool:
+    """Whether a tag of this name exists where entries would confuse it with a new one: on
+    the beamline (for an investigation's tag) or in any of its investigations (for a
+    beamline's tag)."""
+    query = select(logbook_tags.c.id).where(logbook_tags.c.name == name)
+    if investigation_id is not None:
+        query = query.where(logbook_tags.c.scope == tag_scope(None, instrument))
+    else:
+        on_beamline = select(investigations.c.id).where(investigations.c.instrument == instrument)
+        query = query.where(logbook_tags.c.investigation_id.in_(on_beamline))
+    return connection.execute(query.limit(1)).first() is not None
 
 
 def list_tags(

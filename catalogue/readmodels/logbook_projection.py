@@ -17,6 +17,9 @@ from catalogue.readmodels.projection import partial_update, stream_key, type_nam
 from catalogue.readmodels.writes import OrderedWrites
 from catalogue.schema import logbook_attachments, logbook_entries, logbook_entry_tags, logbook_tags
 
+#: How much of an entry's text is indexed for full-text search.
+SEARCHED_CHARS = 200_000
+
 
 def _content_columns(content: lb.Content) -> dict[str, Any]:
     return {
@@ -24,7 +27,9 @@ def _content_columns(content: lb.Content) -> dict[str, Any]:
         "markup": content.markup,
         "source": content.source,
         "html": content.html,
-        "search_text": search_words(f"{content.text} {content.html_text or ''}"),
+        # Bounded: PostgreSQL refuses a tsvector over 1 MB, and past this many characters of
+        # one entry the words add little to what a search can find.
+        "search_text": search_words(f"{content.text} {content.html_text or ''}")[:SEARCHED_CHARS],
     }
 
 

@@ -686,7 +686,8 @@ FILTERS: list[tuple[dict[str, Any], list[str]]] = [
     ({"q": '"ascan samy"'}, ["e3"]),
     ({"q": "strong"}, []),  # markup is not text
     ({"q": "deleted"}, []),
-    ({"q": "deleted", "include_deleted": "true"}, ["e7"]),
+    # A search never looks into deleted entries, even when they are listed.
+    ({"q": "deleted", "include_deleted": "true"}, []),
     ({"q": "beam", "kind": "notification", "category": "error"}, ["e4"]),
     ({"q": "lost", "since": SINCE_DAY_2}, ["e6", "e4"]),
     ({"q": "beam", "include_broadcasts": "false"}, ["e6", "e4", "e1"]),
@@ -710,15 +711,23 @@ def test_filters_narrow_the_listing_alike_on_both_databases(portal):
         if got != expected or first["total"] != len(expected):
             mismatches.append((params, expected, got, first["total"]))
     assert mismatches == []
-    # A deleted entry listed on request shows no content; whoever may read it may open it.
-    items = listing(portal, investigation=world.cast.id, include_deleted="true", q="deleted")
-    assert [(e["deleted"], e["deleted_reason"], e["content"]) for e in items] == [
-        (True, "duplicate", None)
-    ]
-    opened = portal.anonymous.get(
-        f"{ENTRIES}/{items[0]['id']}", headers=world.cast.headers("carol")
-    )
-    assert opened.json()["content"]["text"] == "beam lost, deleted note"
+    # A deleted entry listed on request shows no content; only who may restore it (its
+    # author, a local contact, an admin) may still open its content and versions.
+    items = listing(portal, investigation=world.cast.id, include_deleted="true", author="user:bob")
+    gone = [e for e in items if e["deleted"]]
+    assert [(e["deleted_reason"], e["content"]) for e in gone] == [("duplicate", None)]
+    path = f"{ENTRIES}/{gone[0]['id']}"
+    for who in ("carol", "col"):
+        opened = portal.anonymous.get(path, headers=world.cast.headers(who))
+        assert opened.status_code == 200, opened.text
+        assert (opened.json()["deleted"], opened.json()["content"]) == (True, None)
+        versions = portal.anonymous.get(f"{path}/versions", headers=world.cast.headers(who))
+        assert_problem(versions, 404, "not-found")
+    for who in ("bob", "lou"):
+        opened = portal.anonymous.get(path, headers=world.cast.headers(who))
+        assert opened.json()["content"]["text"] == "beam lost, deleted note"
+        versions = portal.anonymous.get(f"{path}/versions", headers=world.cast.headers(who))
+        assert versions.status_code == 200, versions.text
 
 
 #: (entry text, a query of words in it): each query finds its own entry and no other. The
@@ -839,7 +848,8 @@ def test_edits_keep_every_version_newest_first(portal):
     assert [(v["version"], v["previous_version"]) for v in listed] == [(4, 2), (2, 1), (1, None)]
     assert [v["content"]["text"] for v in listed] == ["", "second words", "first words"]
     assert listed[0]["content"]["source"] == "third *words*"
-    assert [v["category"] for v in listed] == ["info", None, "comment"]
+    # Each version shows the category it had (an edit that kept it keeps showing it).
+    assert [v["category"] for v in listed] == ["info", "comment", "comment"]
     assert {v["written_by"] for v in listed} == {"user:bob"}
 
     # The same content again is no change: no new version.
@@ -951,8 +961,8 @@ def test_soft_delete_hides_an_entry_and_restore_shows_it_again(portal):
     assert everything[0]["content"] is None
     assert everything[0]["deleted"] is True
     assert everything[1]["content"]["text"] == "kept: crystal diffracts"
-    found = listing(portal, investigation=cast.id, q="cracked", include_deleted="true")
-    assert [e["id"] for e in found] == [gone["id"]]
+    # A search does not look into deleted entries, even when they are listed.
+    assert listing(portal, investigation=cast.id, q="cracked", include_deleted="true") == []
     timeline = portal.client.get(f"{LOGBOOK}/timeline", params={"investigation": cast.id})
     assert timeline.json()["total"] == 1
 
