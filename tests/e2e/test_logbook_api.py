@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import random
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
@@ -23,7 +24,9 @@ from PIL import Image
 from sqlalchemy import func, select
 
 from catalogue.api.app import create_app
-from catalogue.portal import instruments
+from catalogue.portal import identity, instruments
+from catalogue.projections import Status, read_checkpoint, save_checkpoint
+from catalogue.readmodels.logbook_projection import LogbookProjection
 from catalogue.schema import events, logbook_attachments, logbook_entries
 from catalogue.services import Services
 from catalogue.settings import Settings
@@ -442,6 +445,90 @@ def test_bulk_notifications_are_idempotent_by_client_id(portal):
     assert written(portal)[1] == 1500
 
 
+def test_bulk_ids_survive_a_rotation_of_the_beamlines_api_key(portal):
+    cast = make_cast(portal)
+    first = portal.anonymous.post(
+        NOTIFICATIONS, json=_notifications(range(5), cast.id), headers=cast.headers("key")
+    )
+    assert first.status_code == 200, first.text
+    assert first.json()["created"] == 5
+    # The beamline's control system gets a new key; the old one is revoked.
+    second_key = instruments.issue_api_key(portal.store, CLI, INSTRUMENT, "bliss 2", None)
+    identity.revoke_credential(portal.store, CLI, cast.key_id)
+    assert_problem(
+        portal.anonymous.post(
+            NOTIFICATIONS, json=_notifications(range(5), cast.id), headers=cast.headers("key")
+        ),
+        401,
+    )
+    before = written(portal)
+    # A retry of the same request with the new key finds the entries already posted.
+    retry = portal.anonymous.post(
+        NOTIFICATIONS, json=_notifications(range(5), cast.id), headers=bearer(second_key.token)
+    )
+    assert retry.status_code == 200, retry.text
+    assert retry.json() == {"ids": first.json()["ids"], "created": 0, "existing": 5}
+    assert written(portal) == before
+    one = post(
+        portal,
+        bearer(second_key.token),
+        kind="notification",
+        investigation_id=cast.id,
+        id="bliss:scan:00003",
+        text="a retry of one",
+    )
+    assert one.status_code == 200, one.text
+    assert one.json()["id"] == first.json()["ids"][3]
+    # Each entry keeps the key that wrote it as its author.
+    assert one.json()["author"] == f"api-key:{INSTRUMENT}/{cast.key_id}"
+    assert written(portal) == before
+    # New client ids with the new key are new entries.
+    fresh = portal.anonymous.post(
+        NOTIFICATIONS, json=_notifications(range(5, 7), cast.id), headers=bearer(second_key.token)
+    )
+    assert (fresh.json()["created"], fresh.json()["existing"]) == (2, 0)
+
+
+def logbook_checkpoint(portal: Portal, status: Status) -> None:
+    """Mark the logbook projection live, or being rebuilt, at its current position."""
+    with portal.store.engine.begin() as connection:
+        position = read_checkpoint(connection, LogbookProjection.name).position
+        save_checkpoint(connection, LogbookProjection.name, position, status)
+
+
+def test_posting_while_the_logbook_is_rebuilt_is_503_and_writes_nothing(portal):
+    cast = make_cast(portal)
+    annotate(portal, cast.id, "before the rebuild")
+    logbook_checkpoint(portal, Status.REBUILDING)
+    before = written(portal)
+    refusals = {
+        "annotation": post(portal, cast.headers("bob"), investigation_id=cast.id, text="x"),
+        "notification": post(
+            portal,
+            cast.headers("key"),
+            kind="notification",
+            investigation_id=cast.id,
+            id="bliss:1",
+            text="x",
+        ),
+        "bulk": portal.anonymous.post(
+            NOTIFICATIONS, json=_notifications(range(3), cast.id), headers=cast.headers("key")
+        ),
+        "broadcast": post(portal, kind="broadcast", text="x"),
+    }
+    for what, response in refusals.items():
+        assert response.status_code == 503, (what, response.text)
+        assert_problem(response, 503, "store-error")
+    assert written(portal) == before
+    # Once the read model is live again, the same posts go through.
+    logbook_checkpoint(portal, Status.LIVE)
+    retried = portal.anonymous.post(
+        NOTIFICATIONS, json=_notifications(range(3), cast.id), headers=cast.headers("key")
+    )
+    assert retried.status_code == 200, retried.text
+    assert retried.json()["created"] == 3
+
+
 def test_more_than_1000_notifications_in_one_request_is_422_and_writes_nothing(portal):
     investigation = portal.create_investigation()
     key = instruments.issue_api_key(portal.store, CLI, INSTRUMENT, "bliss", None)
@@ -501,6 +588,28 @@ def test_dataset_of_another_investigation_is_422(portal):
     )
     assert_problem(response, 422, "invalid-value", field="dataset_id")
     assert written(portal) == before
+
+
+def test_a_beamline_entry_naming_an_unknown_dataset_is_422_and_writes_nothing(portal):
+    cast = make_cast(portal)
+    dataset = portal.create_dataset(cast.id, "scan1")
+    before = written(portal)
+    for dataset_id in (str(uuid.uuid4()), dataset["id"]):
+        # Outside any investigation there is no dataset to name: an unknown one, or one of
+        # an investigation, is refused alike.
+        for headers in (None, cast.headers("sam")):
+            refused = post(portal, headers, instrument=INSTRUMENT, text="x", dataset_id=dataset_id)
+            assert_problem(refused, 422, "invalid-value", field="dataset_id")
+        bulk = portal.anonymous.post(
+            NOTIFICATIONS,
+            json={"entries": [{"id": "ring:1", "text": "refill", "dataset_id": dataset_id}]},
+            headers=cast.headers("key"),
+        )
+        assert_problem(bulk, 422, "invalid-value", field="entries.0.dataset_id")
+    assert written(portal) == before
+    made = post(portal, instrument=INSTRUMENT, text="x")
+    assert made.status_code == 201, made.text
+    assert made.json()["dataset_id"] is None
 
 
 # -- listing, paging, filters, timeline -----------------------------------------------------
@@ -770,6 +879,21 @@ def test_full_text_finds_words_in_identifiers_numbers_paths_and_without_accents(
     }
 
 
+def test_an_investigation_listed_with_another_beamline_is_422_naming_instrument(portal):
+    cast = make_cast(portal)
+    annotate(portal, cast.id, "on ID23-1")
+    for path in (LOGBOOK, f"{LOGBOOK}/timeline"):
+        for instrument in (OTHER_BEAMLINE, "NO-SUCH-1"):
+            response = portal.client.get(
+                path, params={"investigation": cast.id, "instrument": instrument}
+            )
+            assert_problem(response, 422, field="instrument")
+        # Its own beamline named with it is the same listing as without.
+        same = portal.client.get(path, params={"investigation": cast.id, "instrument": INSTRUMENT})
+        assert same.status_code == 200, same.text
+        assert same.json() == portal.client.get(path, params={"investigation": cast.id}).json()
+
+
 def test_text_queries_that_cannot_be_run_are_refused_naming_q(portal):
     investigation = portal.create_investigation()
     for q, status in (('"unbalanced', 400), ("-only -negated", 400), ("x" * 501, 422)):
@@ -857,6 +981,33 @@ def test_edits_keep_every_version_newest_first(portal):
     assert same.status_code == 200, same.text
     assert same.headers["ETag"] == '"4"'
     assert len(portal.client.get(f"{path}/versions").json()) == 3
+
+
+def test_an_edit_of_the_category_alone_keeps_the_content(portal):
+    cast = make_cast(portal)
+    bob = cast.headers("bob")
+    entry = annotate(portal, cast.id, "beam lost", headers=bob, markdown="beam **lost**")
+    path = f"{ENTRIES}/{entry['id']}"
+    recategorised = portal.anonymous.patch(path, json={"category": "error"}, headers=bob)
+    assert recategorised.status_code == 200, recategorised.text
+    body = recategorised.json()
+    assert (body["category"], body["version"]) == ("error", entry["version"] + 1)
+    assert recategorised.headers["ETag"] == f'"{entry["version"] + 1}"'
+    assert body["content"] == entry["content"]
+    versions = portal.client.get(f"{path}/versions").json()
+    assert [(v["version"], v["category"]) for v in versions] == [(2, "error"), (1, "comment")]
+    assert {v["content"]["source"] for v in versions} == {"beam **lost**"}
+    assert [e["id"] for e in listing(portal, investigation=cast.id, category="error")] == [
+        entry["id"]
+    ]
+
+    # Neither content nor category: refused, nothing written.
+    before = written(portal)
+    for headers in (bob, {**bob, "If-Match": '"2"'}):
+        empty = portal.anonymous.patch(path, json={}, headers=headers)
+        assert_problem(empty, 422, "invalid-value", field="body")
+    assert written(portal) == before
+    assert portal.client.get(path).headers["ETag"] == '"2"'
 
 
 def test_edit_with_a_stale_if_match_is_412_and_changes_nothing(portal):
@@ -1050,6 +1201,53 @@ def test_tags_of_an_investigation_and_of_its_beamline(portal):
     assert_problem(stale, 412, "precondition-failed")
 
 
+def test_a_tag_id_that_is_unknown_or_not_the_callers_answers_the_same_404(portal):
+    cast = make_cast(portal)
+    tag = define_tag(portal, investigation_id=cast.id, name="secret-sample", colour="#00aa00")
+    unknown = str(uuid.uuid4())
+    before = written(portal)
+    answers = {}
+    for who in ("stan", "other_key", "anonymous"):
+        for label, tag_id in (("hidden", tag["id"]), ("unknown", unknown)):
+            response = portal.anonymous.patch(
+                f"{TAGS}/{tag_id}", json={"colour": "#000000"}, headers=cast.headers(who)
+            )
+            problem = assert_problem(response, 404, "not-found")
+            answers[who, label] = problem["detail"]
+    assert set(answers.values()) == {"no tag with that id"}, answers
+    unknown_to_admin = portal.client.patch(f"{TAGS}/{unknown}", json={"colour": "#000000"})
+    assert assert_problem(unknown_to_admin, 404)["detail"] == "no tag with that id"
+    assert written(portal) == before
+    (kept,) = portal.client.get(TAGS, params={"investigation": cast.id}).json()
+    assert kept["colour"] == "#00aa00"
+
+
+def test_one_tag_name_per_beamline_and_its_investigations(portal):
+    cast = make_cast(portal)
+    other = portal.create_investigation("MX-9")
+    define_tag(portal, instrument=INSTRUMENT, name="beam")
+    define_tag(portal, investigation_id=cast.id, name="sample")
+    before = written(portal)
+    taken = {
+        "investigation tag named as the beamline's": {"investigation_id": cast.id, "name": "beam"},
+        "another investigation's, named as the beamline's": {
+            "investigation_id": other["id"],
+            "name": "beam",
+        },
+        "beamline tag named as an investigation's": {"instrument": INSTRUMENT, "name": "sample"},
+    }
+    for what, body in taken.items():
+        response = portal.client.post(TAGS, json=body)
+        assert response.status_code == 409, (what, response.text)
+        assert_problem(response, 409, "already-exists", field="name")
+    assert written(portal) == before
+    names = [t["name"] for t in portal.client.get(TAGS, params={"investigation": cast.id}).json()]
+    assert names == ["beam", "sample"]
+    # Logbooks that share no entries may use the same name.
+    define_tag(portal, investigation_id=other["id"], name="sample")
+    define_tag(portal, instrument=OTHER_BEAMLINE, name="beam")
+
+
 # -- attachments ----------------------------------------------------------------------------
 
 
@@ -1102,6 +1300,76 @@ def test_png_and_jpeg_images_are_stored_served_and_thumbnailed(portal):
     assert other != url
     missing = portal.client.get(other)
     assert_problem(missing, 404, "not-found")
+
+
+def test_phone_pictures_are_shown_upright_and_mpo_is_a_jpeg(portal):
+    cast = make_cast(portal)
+    bob = cast.headers("bob")
+    entry = annotate(portal, cast.id, "from a phone", headers=bob)
+    # 200 x 100 pixels stored, to be shown turned a quarter clockwise (EXIF orientation 6).
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    out = io.BytesIO()
+    Image.new("RGB", (200, 100), (10, 200, 30)).save(out, "JPEG", exif=exif)
+    sideways = out.getvalue()
+    response = attach(portal, entry["id"], sideways, "sideways.jpg", bob)
+    assert response.status_code == 201, response.text
+    attachment = response.json()
+    assert (attachment["content_type"], attachment["width"], attachment["height"]) == (
+        "image/jpeg",
+        100,
+        200,
+    )
+    assert portal.client.get(attachment["url"]).content == sideways  # the original, as sent
+    thumbnail = portal.client.get(attachment["thumbnail_url"])
+    assert thumbnail.status_code == 200
+    with Image.open(io.BytesIO(thumbnail.content)) as image:
+        assert image.size == (100, 200)
+
+    # A JPEG with a multi-picture extension (as phones write them), which Pillow calls MPO.
+    out = io.BytesIO()
+    Image.new("RGB", (300, 150), (200, 10, 10)).save(
+        out, "MPO", save_all=True, append_images=[Image.new("RGB", (300, 150), (0, 0, 0))]
+    )
+    mpo = out.getvalue()
+    with Image.open(io.BytesIO(mpo)) as opened:
+        assert opened.format == "MPO"
+    response = attach(portal, entry["id"], mpo, "phone.jpg", bob)
+    assert response.status_code == 201, response.text
+    attachment = response.json()
+    assert (attachment["content_type"], attachment["width"], attachment["height"]) == (
+        "image/jpeg",
+        300,
+        150,
+    )
+    served = portal.client.get(attachment["url"])
+    assert (served.headers["content-type"], served.content) == ("image/jpeg", mpo)
+    thumbnail = portal.client.get(attachment["thumbnail_url"])
+    assert thumbnail.headers["content-type"] == "image/jpeg"
+    with Image.open(io.BytesIO(thumbnail.content)) as image:
+        assert (image.format, image.size) == ("JPEG", (256, 128))
+
+
+def test_a_deleted_entrys_attachments_are_served_only_to_who_may_restore_it(portal):
+    cast = make_cast(portal)
+    bob = cast.headers("bob")
+    entry = annotate(portal, cast.id, "a picture, then deleted", headers=bob)
+    response = attach(portal, entry["id"], png(40, 30), headers=bob)
+    assert response.status_code == 201, response.text
+    attachment = response.json()
+    urls = (attachment["url"], attachment["thumbnail_url"])
+    for url in urls:
+        assert portal.anonymous.get(url, headers=cast.headers("carol")).status_code == 200
+    deleted = portal.anonymous.delete(f"{ENTRIES}/{entry['id']}", headers=bob)
+    assert deleted.status_code == 200, deleted.text
+    for who, status in (("carol", 404), ("col", 404), ("bob", 200), ("lou", 200), ("alice", 200)):
+        for url in urls:
+            served = portal.anonymous.get(url, headers=cast.headers(who))
+            if status == 404:
+                assert_problem(served, 404, "not-found")
+            else:
+                assert served.status_code == 200, (who, url, served.text)
+    assert portal.anonymous.get(urls[0], headers=bob).content == png(40, 30)
 
 
 #: (what, bytes, status) of uploads that are not a PNG or JPEG picture

@@ -26,6 +26,7 @@ import httpx
 import pytest
 import uvicorn
 
+from catalogue.api import logbook as logbook_api
 from catalogue.api.app import create_app
 from catalogue.cli import GRACEFUL_SHUTDOWN_SECONDS
 from catalogue.portal import instruments
@@ -35,6 +36,7 @@ from tests.e2e.portal import CLI, INSTRUMENT, add_instrument, add_user, assert_p
 
 pytestmark = pytest.mark.timeout(180)
 
+LOGBOOK = "/api/v1/logbook"
 STREAM = "/api/v1/logbook/stream"
 ENTRIES = "/api/v1/logbook/entries"
 NOTIFICATIONS = "/api/v1/logbook/notifications"
@@ -205,6 +207,17 @@ class EventStream:
             if data:
                 return Message(event, "\n".join(data), own_id)
             assert more, "the server ended the stream"
+
+    def until_end(self) -> list[Message]:
+        """Every message left, up to the server's end of the stream."""
+        messages = []
+        while True:
+            fields, more = self._fields()
+            event, data, own_id = self._apply(fields)
+            if data:
+                messages.append(Message(event, "\n".join(data), own_id))
+            if not more:
+                return messages
 
     def entries(self, count: int) -> list[dict[str, Any]]:
         """The next `count` messages, each an `entry` whose id is the entry's position."""
@@ -552,6 +565,63 @@ def test_a_stream_carries_its_investigation_and_broadcasts_only(world: World) ->
         ]
 
 
+def test_broadcasts_outside_the_investigations_period_are_not_streamed_to_it(
+    world: World,
+) -> None:
+    # A and B run from an hour ago to two days from now.
+    now = datetime.now(UTC)
+    moments = {
+        "before A": now - timedelta(days=3),
+        "after A": now + timedelta(days=3),
+        "during A": now,
+    }
+    with follow(world.bob, world.a) as stream:
+        ids = {}
+        for label, moment in moments.items():
+            made = world.admin.post(
+                ENTRIES,
+                json={
+                    "kind": "broadcast",
+                    "category": "info",
+                    "text": label,
+                    "time": moment.isoformat(),
+                },
+            )
+            assert made.status_code == 201, made.text
+            ids[label] = made.json()["id"]
+        tail = world.annotate(world.a, "after the broadcasts")
+        # The broadcast of A's period comes, then A's own entry: none of the others between.
+        assert [entry["id"] for entry in stream.entries(2)] == [ids["during A"], tail["id"]]
+    # The same as a listing of A shows.
+    listed = world.bob.get(LOGBOOK, params={"investigation": world.a})
+    assert listed.status_code == 200, listed.text
+    assert [entry["id"] for entry in listed.json()["items"]] == [tail["id"], ids["during A"]]
+
+
+def test_a_follower_removed_from_the_investigation_is_told_and_the_stream_ends(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Every pass of the stream checks its follower's access again (the server runs here).
+    monkeypatch.setattr(logbook_api, "RECHECK_SECONDS", 0.0)
+    a = world.a
+    with follow(world.admin, a) as admin_stream, follow(world.bob, a) as stream:
+        before = world.annotate(a, "before bob left")
+        assert [entry["id"] for entry in stream.entries(1)] == [before["id"]]
+        removed = world.admin.delete(f"{INVESTIGATIONS}/{a}/participants/bob")
+        assert removed.status_code == 200, removed.text
+        after = [world.annotate(a, "after bob left")["id"], *world.notify(a, 2)]
+        # The next message is the refusal, not an entry; then the server ends the stream.
+        told = stream.next()
+        assert told.event == "error", f"{told.event} instead of the refusal: {told.data[:300]}"
+        assert told.json()["status"] == 404
+        assert told.json()["detail"]
+        assert stream.until_end() == []
+        # The entries were posted, and reached a follower who may still read A.
+        assert [entry["id"] for entry in admin_stream.entries(4)] == [before["id"], *after]
+    response = refused(world.bob, {"investigation": a}, {})
+    assert_problem(response, 404, "not-found")
+
+
 def test_a_caller_who_may_not_read_the_investigation_gets_404_before_any_stream(
     world: World,
 ) -> None:
@@ -595,6 +665,19 @@ def test_a_last_event_id_beyond_any_position_is_refused_with_400(world: World) -
         world.admin, {"investigation": world.a}, {"Last-Event-ID": "99999999999999999999"}
     )
     assert_problem(response, 400, "invalid-query", "Last-Event-ID")
+
+
+def test_a_last_event_id_beyond_the_stores_head_is_refused_with_400(world: World) -> None:
+    head = world.server.services.store.head_position()
+    for beyond in (head + 1, head + 1000):
+        response = refused(world.admin, {"investigation": world.a}, {"Last-Event-ID": str(beyond)})
+        problem = assert_problem(response, 400, "invalid-query", "Last-Event-ID")
+        assert str(beyond) in problem["detail"]
+    # The head itself is an id a stream may have sent: the stream resumes after it.
+    with follow(world.admin, world.a, last_event_id=str(head)) as stream:
+        new = world.annotate(world.a, "after the head")
+        (entry,) = stream.entries(1)
+    assert entry["id"] == new["id"]
 
 
 # -- 5. many entries at once ----------------------------------------------------------------

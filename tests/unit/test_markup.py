@@ -129,6 +129,16 @@ def problems_in(output: str) -> list[str]:
     return problems
 
 
+#: Raw-text and RCDATA elements: a browser reads what follows them as text up to their end
+#: tag, where html.parser reads tags, so a script hides from the check in an attribute that a
+#: browser splits at the end tag. Each is refused, whatever follows it.
+RAW_TEXT_ELEMENTS = ("title", "xmp", "noembed", "noframes", "plaintext", "listing")
+RAW_TEXT_PAYLOADS = [
+    pytest.param(f'<{name}><p title="</{name}><img src=x onerror=alert(1)>">',
+                 id=f"raw-text-{name}")
+    for name in RAW_TEXT_ELEMENTS
+]  # fmt: skip
+
 PAYLOADS = [
     # script elements in many spellings
     pytest.param("<script>alert(1)</script>", id="script-plain"),
@@ -333,6 +343,8 @@ PAYLOADS = [
     pytest.param('<a href="javascript:alert(1)">x</a> and **bold**', id="md-inline-html-link"),
     pytest.param('```"><script>alert(1)</script>\nx\n```', id="md-fence-info-breakout"),
     pytest.param('```x" onerror="alert(1)\ncode\n```', id="md-fence-info-attribute"),
+    # raw-text and RCDATA elements (refused: see test_raw_text_elements_are_refused)
+    *RAW_TEXT_PAYLOADS,
 ]  # fmt: skip
 
 
@@ -362,6 +374,20 @@ def test_payload_is_refused_or_rendered_harmless(payload: str, markup: str) -> N
     assert problems_in(rendered.html) == []
     # What search indexes is the text of what is shown, nothing more.
     assert rendered.text == text_of(rendered.html)
+
+
+@pytest.mark.parametrize("markup", ["html", "markdown"])
+@pytest.mark.parametrize("payload", RAW_TEXT_PAYLOADS)
+def test_raw_text_elements_are_refused(payload: str, markup: str) -> None:
+    # Rendered harmless is not enough here: the check must name the element, not rely on
+    # the cleaner reading the payload as a browser would.
+    field = f"content.{markup}"
+    element = payload[1 : payload.index(">")]
+    with pytest.raises(InvalidCommand) as raised:
+        render(markup, payload, field)
+    assert type(raised.value) is InvalidCommand
+    assert raised.value.field == field
+    assert f"<{element}>" in raised.value.detail
 
 
 # The checker itself must see what it looks for, or the property above proves nothing.
