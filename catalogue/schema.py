@@ -417,9 +417,11 @@ logbook_tags = Table(
 )
 
 #: Full-text objects the migrations create outside this metadata, one kind per database:
-#: SQLite's FTS5 table (and its shadow tables and triggers), PostgreSQL's GIN index.
+#: SQLite's FTS5 table (and its shadow tables and triggers), PostgreSQL's stored tsvector
+#: column and its GIN index.
 FULL_TEXT_TABLE = "logbook_fts"
 FULL_TEXT_INDEX = "ix_logbook_entries_fulltext"
+FULL_TEXT_COLUMN = "search_vector"
 
 
 def include_object(
@@ -429,5 +431,7 @@ def include_object(
     if name is None:
         return True
     if type_ == "table" and name.startswith(FULL_TEXT_TABLE):
+        return False
+    if type_ == "column" and name == FULL_TEXT_COLUMN:
         return False
     return not (type_ == "index" and name == FULL_TEXT_INDEX)

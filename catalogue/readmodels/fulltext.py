@@ -26,6 +26,7 @@ from sqlalchemy import (
 )
 
 from catalogue.errors import InvalidQuery
+from catalogue.schema import FULL_TEXT_COLUMN
 
 MAX_QUERY = 500
 MAX_TERMS = 16
@@ -103,9 +104,9 @@ def fts5_match(terms: list[Term]) -> str:
     return f"({positive}){negative}"
 
 
-def pg_document(search_text: ColumnElement[str]) -> ColumnElement[Any]:
-    """`to_tsvector('simple', search_text)`: it must match migration 0004's index exactly."""
-    return func.to_tsvector(literal_column("'simple'::regconfig"), search_text)
+def pg_document() -> ColumnElement[Any]:
+    """The entries' stored tsvector (`to_tsvector('simple', search_text)`, migration 0004)."""
+    return literal_column(f"logbook_entries.{FULL_TEXT_COLUMN}")
 
 
 def _pg_query(term: Term, index: int) -> ColumnElement[str]:
@@ -121,11 +122,10 @@ def text_condition(
     dialect: str,
     terms: list[Term],
     seq: ColumnElement[int],
-    search_text: ColumnElement[str],
 ) -> ColumnElement[bool]:
     """Rows whose text matches every term, for the connection's database."""
     if dialect == "postgresql":
-        document = pg_document(search_text)
+        document = pg_document()
         # The positive terms make one tsquery (one GIN lookup); each negated term is a filter.
         positive: ColumnElement[Any] | None = None
         parts = []

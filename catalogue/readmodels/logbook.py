@@ -49,7 +49,8 @@ TEXT_COUNT_CAP = 1000
 NEWEST_FIRST = Ordering(
     "logbook:-time", (logbook_entries.c.occurred_at, logbook_entries.c.seq), descending=True
 )
-_ENTRY_COLUMNS = tuple(logbook_entries.c)
+#: Every column a page shows (not `search_text`: up to 200,000 characters no one reads).
+_ENTRY_COLUMNS = tuple(c for c in logbook_entries.c if c.name != "search_text")
 
 
 @dataclass(frozen=True)
@@ -144,9 +145,7 @@ def _filters(connection: Connection, where: EntryFilter) -> list[ColumnElement[b
     if where.until is not None:
         conditions.append(entries.occurred_at < where.until)
     if where.text:
-        conditions.append(
-            text_condition(connection.dialect.name, where.text, entries.seq, entries.search_text)
-        )
+        conditions.append(text_condition(connection.dialect.name, where.text, entries.seq))
     return conditions
 
 
