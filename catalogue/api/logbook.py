@@ -336,7 +336,8 @@ class Filters:
             str | None,
             Query(
                 max_length=500,
-                description='Full text: words, "phrases", prefix*, -excluded.',
+                description='Full text: words, "phrases", prefix*, -excluded. Matches are '
+                "not counted: `total` is what the page shows, a lower bound while more follow.",
             ),
         ] = None,
         since: Instant | None = None,

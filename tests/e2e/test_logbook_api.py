@@ -394,22 +394,22 @@ def _notifications(numbers: range, investigation_id: str) -> dict[str, Any]:
     }
 
 
-def test_full_text_totals_are_exact_to_1000_matches_then_a_lower_bound(portal):
+def test_full_text_totals_are_a_lower_bound_while_more_pages_follow(portal):
     cast = make_cast(portal)
     key = cast.headers("key")
-    for numbers in (range(1000), range(1000, 1001)):
+    for numbers in (range(6), range(6, 7)):
         response = portal.anonymous.post(
             NOTIFICATIONS, json=_notifications(numbers, cast.id), headers=key
         )
         assert response.status_code == 200, response.text
     query = {"investigation": cast.id, "include_broadcasts": "false", "limit": 5}
     every = portal.client.get(LOGBOOK, params=query).json()
-    assert (every["total"], every["total_exact"]) == (1001, True)
+    assert (every["total"], every["total_exact"]) == (7, True)
     matching = portal.client.get(LOGBOOK, params={**query, "q": "ascan"}).json()
-    assert (matching["total"], matching["total_exact"]) == (1000, False)
+    assert (matching["total"], matching["total_exact"]) == (5, False)
     assert len(matching["items"]) == 5
     assert matching["next_cursor"] is not None
-    one = portal.client.get(LOGBOOK, params={**query, "q": '"scan 1000"'}).json()
+    one = portal.client.get(LOGBOOK, params={**query, "q": '"scan 6"'}).json()
     assert (one["total"], one["total_exact"]) == (1, True)
 
 
