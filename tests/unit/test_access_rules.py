@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 
@@ -10,7 +10,6 @@ from catalogue.domain.access import (
     ANONYMOUS,
     InvestigationFacts,
     Principal,
-    PrincipalKind,
     can_create_investigation,
     can_manage,
     can_read,
@@ -20,42 +19,14 @@ from catalogue.domain.access import (
     require,
     require_read,
 )
-from catalogue.domain.investigations import Role
 from catalogue.errors import CatalogueError, Forbidden, NotFound, Unauthenticated
+from tests.unit.callers import BEAMLINE, NOW, PARTICIPANTS, api_key, principals, user
 
-NOW = datetime(2026, 11, 24, 8, 0, tzinfo=UTC)
-BEAMLINE = "ID23-1"
-PARTICIPANTS = {
-    "pi": Role.PRINCIPAL_INVESTIGATOR,
-    "co": Role.CO_INVESTIGATOR,
-    "lc": Role.LOCAL_CONTACT,
-    "collab": Role.COLLABORATOR,
-}
 EMBARGOED = InvestigationFacts(BEAMLINE, NOW + timedelta(days=1), PARTICIPANTS)
 RELEASED = InvestigationFacts(BEAMLINE, NOW - timedelta(days=1), PARTICIPANTS)
 
 
-def user(name: str, *, admin: bool = False, scientist_of: frozenset[str] = frozenset()):
-    return Principal(PrincipalKind.USER, username=name, is_admin=admin, scientist_of=scientist_of)
-
-
-def api_key(instrument: str) -> Principal:
-    return Principal(PrincipalKind.API_KEY, instrument=instrument, credential_id="k1")
-
-
-PRINCIPALS = {
-    "anonymous": ANONYMOUS,
-    "admin": user("root", admin=True),
-    "principal-investigator": user("pi"),
-    "co-investigator": user("co"),
-    "local-contact": user("lc"),
-    "collaborator": user("collab"),
-    "other-user": user("zoe"),
-    "scientist-of-this-beamline": user("sci", scientist_of=frozenset({BEAMLINE, "BM29"})),
-    "scientist-of-other-beamline": user("sci2", scientist_of=frozenset({"BM29"})),
-    "api-key-of-this-beamline": api_key(BEAMLINE),
-    "api-key-of-other-beamline": api_key("BM29"),
-}
+PRINCIPALS = principals(scientist_also_of=frozenset({"BM29"}))
 
 # principal -> read embargoed, read released, manage, create on this beamline, write data, emails
 T, F = True, False

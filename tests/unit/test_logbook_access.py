@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import pytest
 
-from catalogue.domain.access import ANONYMOUS, InvestigationFacts, Principal, PrincipalKind
-from catalogue.domain.investigations import Role
+from catalogue.domain.access import ANONYMOUS, InvestigationFacts, Principal
 from catalogue.domain.logbook import (
     EntryKind,
     LogbookFacts,
@@ -18,15 +17,8 @@ from catalogue.domain.logbook import (
     refuse_if_read_only,
 )
 from catalogue.errors import DomainError
+from tests.unit.callers import BEAMLINE, NOW, PARTICIPANTS, api_key, principals, user
 
-NOW = datetime(2026, 11, 24, 8, 0, tzinfo=UTC)
-BEAMLINE = "ID23-1"
-PARTICIPANTS = {
-    "pi": Role.PRINCIPAL_INVESTIGATOR,
-    "co": Role.CO_INVESTIGATOR,
-    "lc": Role.LOCAL_CONTACT,
-    "collab": Role.COLLABORATOR,
-}
 EMBARGOED = LogbookFacts(BEAMLINE, InvestigationFacts(BEAMLINE, NOW + timedelta(days=1),
                                                       PARTICIPANTS))  # fmt: skip
 RELEASED = LogbookFacts(BEAMLINE, InvestigationFacts(BEAMLINE, NOW - timedelta(days=1),
@@ -36,29 +28,7 @@ OTHER_BEAMLINE_BOOK = LogbookFacts("BM29")
 FACILITY = LogbookFacts(None)
 
 
-def user(
-    name: str, *, admin: bool = False, scientist_of: frozenset[str] = frozenset()
-) -> Principal:
-    return Principal(PrincipalKind.USER, username=name, is_admin=admin, scientist_of=scientist_of)
-
-
-def api_key(instrument: str, credential: str = "k1") -> Principal:
-    return Principal(PrincipalKind.API_KEY, instrument=instrument, credential_id=credential)
-
-
-PRINCIPALS = {
-    "anonymous": ANONYMOUS,
-    "admin": user("root", admin=True),
-    "principal-investigator": user("pi"),
-    "co-investigator": user("co"),
-    "local-contact": user("lc"),
-    "collaborator": user("collab"),
-    "other-user": user("zoe"),
-    "scientist-of-this-beamline": user("sci", scientist_of=frozenset({BEAMLINE})),
-    "scientist-of-other-beamline": user("sci2", scientist_of=frozenset({"BM29"})),
-    "api-key-of-this-beamline": api_key(BEAMLINE),
-    "api-key-of-other-beamline": api_key("BM29"),
-}
+PRINCIPALS = principals()
 
 T, F = True, False
 
