@@ -104,9 +104,10 @@ def fts5_match(terms: list[Term]) -> str:
     return f"({positive}){negative}"
 
 
-def pg_document() -> ColumnElement[Any]:
-    """The entries' stored tsvector (`to_tsvector('simple', search_text)`, migration 0004)."""
-    return literal_column(f"logbook_entries.{FULL_TEXT_COLUMN}")
+def pg_document(table: str = "logbook_entries") -> ColumnElement[Any]:
+    """The entries' stored tsvector (`to_tsvector('simple', search_text)`, migration 0004),
+    of the table or of a subquery of it by that name."""
+    return literal_column(f"{table}.{FULL_TEXT_COLUMN}")
 
 
 def _pg_query(term: Term, index: int) -> ColumnElement[str]:
@@ -122,10 +123,11 @@ def text_condition(
     dialect: str,
     terms: list[Term],
     seq: ColumnElement[int],
+    table: str = "logbook_entries",
 ) -> ColumnElement[bool]:
     """Rows whose text matches every term, for the connection's database."""
     if dialect == "postgresql":
-        document = pg_document()
+        document = pg_document(table)
         # The positive terms make one tsquery (one GIN lookup); each negated term is a filter.
         positive: ColumnElement[Any] | None = None
         parts = []

@@ -411,6 +411,9 @@ def test_full_text_totals_are_a_lower_bound_while_more_pages_follow(portal):
     assert matching["next_cursor"] is not None
     one = portal.client.get(LOGBOOK, params={**query, "q": '"scan 6"'}).json()
     assert (one["total"], one["total_exact"]) == (1, True)
+    # Walking a search page by page gives every match once, newest first.
+    walked = portal.walk(LOGBOOK, **{**query, "q": "ascan", "limit": 2})
+    assert [e["client_id"] for e in walked] == [f"bliss:scan:{n:05d}" for n in range(6, -1, -1)]
 
 
 def test_bulk_notifications_are_idempotent_by_client_id(portal):
