@@ -223,7 +223,7 @@ def list_entries(
 
 
 #: How many of a logbook's newest entries a full-text page reads in time order first.
-RECENT_WINDOW = 20_000
+RECENT_WINDOW = 10_000
 
 
 def _newest_matches(
