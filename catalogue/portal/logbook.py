@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection
 
 from catalogue.attachments import AttachmentStore, check_picture
 from catalogue.domain import logbook as lb
@@ -31,11 +31,8 @@ from catalogue.readmodels import investigations as investigation_queries
 from catalogue.readmodels import logbook as queries
 from catalogue.readmodels.logbook_projection import LogbookProjection
 from catalogue.readmodels.paging import Page
-from catalogue.schema import investigations, logbook_entries
 from catalogue.store import EventStore
 
-#: Up to this many readable investigations of a beamline are named in its query by id.
-READABLE_IDS_INLINE = 2000
 #: A bulk post that raced another post of the same ids is sorted out again this often.
 BULK_ATTEMPTS = 3
 
@@ -85,14 +82,19 @@ def _facts(
             )
         return lb.LogbookFacts(facts.instrument, facts)
     if instrument is not None:
-        check_instrument_name(instrument)
-        beamline = lb.LogbookFacts(instrument)
-        if not instrument_queries.instrument_exists(connection, instrument) or not (
-            lb.can_read_logbook(caller.principal, beamline, caller.now)
-        ):
-            raise NotFound("no beamline logbook with that name")
+        beamline = lb.LogbookFacts(_known_beamline(connection, instrument))
+        if not lb.can_read_logbook(caller.principal, beamline, caller.now):
+            raise NotFound("no beamline with that name")
         return beamline
     return lb.LogbookFacts(None)
+
+
+def _known_beamline(connection: Connection, instrument: str) -> str:
+    """The beamline's name if it is one the catalogue holds; else 404."""
+    check_instrument_name(instrument)
+    if not instrument_queries.instrument_exists(connection, instrument):
+        raise NotFound("no beamline with that name")
+    return instrument
 
 
 def _scope(
@@ -116,21 +118,13 @@ def _scope(
         )
     if instrument is None:
         return queries.LogbookScope(include_broadcasts=True)
-    check_instrument_name(instrument)
-    if not instrument_queries.instrument_exists(connection, instrument):
-        raise NotFound("no beamline with that name")
-    staff = lb.can_read_logbook(caller.principal, lb.LogbookFacts(instrument), caller.now)
-    readable = None
-    if not staff:
-        clause = investigation_queries.readable_clause(caller.principal, caller.now)
-        mine = select(investigations.c.id).where(investigations.c.instrument == instrument)
-        if clause is not None:
-            mine = mine.where(clause)
-        # The ids themselves, not the subquery: the planner then sees how few entries are
-        # readable (a visitor's own two investigations) and reads just those.
-        ids = list(connection.execute(mine.limit(READABLE_IDS_INLINE + 1)).scalars())
-        column = logbook_entries.c.investigation_id
-        readable = column.in_(ids) if len(ids) <= READABLE_IDS_INLINE else column.in_(mine)
+    beamline = lb.LogbookFacts(_known_beamline(connection, instrument))
+    staff = lb.can_read_logbook(caller.principal, beamline, caller.now)
+    readable = (
+        None
+        if staff
+        else queries.readable_on_beamline(connection, caller.principal, caller.now, instrument)
+    )
     return queries.LogbookScope(
         instrument=instrument,
         readable_investigations=readable,

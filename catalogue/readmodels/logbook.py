@@ -26,8 +26,10 @@ from sqlalchemy import (
     union_all,
 )
 
+from catalogue.domain.access import Principal
 from catalogue.domain.logbook import EntryKind, tag_scope
-from catalogue.readmodels.fulltext import Term, text_condition
+from catalogue.readmodels.fulltext import Term, pg_document, text_condition
+from catalogue.readmodels.investigations import readable_clause
 from catalogue.readmodels.paging import (
     COUNT_CAP,
     Ordering,
@@ -36,7 +38,6 @@ from catalogue.readmodels.paging import (
     encode_cursor,
 )
 from catalogue.schema import (
-    FULL_TEXT_COLUMN,
     investigations,
     logbook_attachments,
     logbook_entries,
@@ -248,7 +249,7 @@ def _newest_matches(
     for part, full in zip(unfiltered, _parts(connection, scope, where), strict=True):
         bounds = [part, *([after] if after is not None else [])]
         recent = (
-            select(*_ENTRY_COLUMNS, literal_column(f"logbook_entries.{FULL_TEXT_COLUMN}"))
+            select(*_ENTRY_COLUMNS, pg_document())
             .where(*bounds)
             .order_by(*NEWEST_FIRST.order_by())
             .limit(RECENT_WINDOW)
@@ -558,6 +559,27 @@ def find_attachment(connection: Connection, entry_id: UUID, sha256: str) -> Any 
             logbook_attachments.c.entry_id == entry_id, logbook_attachments.c.sha256 == sha256
         )
     ).first()
+
+
+#: Up to this many readable investigations of a beamline are named in its query by id.
+READABLE_IDS_INLINE = 2000
+
+
+def readable_on_beamline(
+    connection: Connection, principal: Principal, now: datetime, instrument: str
+) -> ColumnElement[bool]:
+    """Entries of the beamline's investigations that the caller may read (not its own).
+
+    The ids themselves, not a subquery: the planner then sees how few entries are readable
+    (a visitor's own two investigations) and reads just those.
+    """
+    mine = select(investigations.c.id).where(investigations.c.instrument == instrument)
+    clause = readable_clause(principal, now)
+    if clause is not None:
+        mine = mine.where(clause)
+    ids = list(connection.execute(mine.limit(READABLE_IDS_INLINE + 1)).scalars())
+    column = logbook_entries.c.investigation_id
+    return column.in_(ids) if len(ids) <= READABLE_IDS_INLINE else column.in_(mine)
 
 
 def investigation_window(
