@@ -203,6 +203,15 @@ def upsert(
     connection.execute(upsert_statement(connection, table, key, updates), list(rows))
 
 
+def insert_missing(
+    connection: Connection, table: Table, key: Sequence[str], rows: Sequence[Mapping[str, Any]]
+) -> None:
+    """Insert rows whose key is not there yet; leave existing rows as they are."""
+    if rows:
+        statement = _insert_for(connection)(table).on_conflict_do_nothing(index_elements=key)
+        connection.execute(statement, list(rows))
+
+
 def upsert_statement(
     connection: Connection,
     table: Table,

@@ -416,6 +416,129 @@ logbook_tags = Table(
     UniqueConstraint("scope", "name"),
 )
 
+# -- sample tracking ------------------------------------------------------------------------
+
+shipments = Table(
+    "shipments",
+    metadata,
+    Column("id", Uuid(), primary_key=True),
+    Column("investigation_id", Uuid(), nullable=False),
+    Column("proposal", String(40), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("sender", JSON(), nullable=False),
+    Column("return_address", JSON(), nullable=True),
+    Column("courier_company", String(120), nullable=False),
+    Column("courier_account", String(64), nullable=False),
+    Column("comment", Text, nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    Index("ix_shipments_investigation", "investigation_id", "name"),
+)
+
+parcels = Table(
+    "parcels",
+    metadata,
+    Column("id", Uuid(), primary_key=True),
+    Column("shipment_id", Uuid(), nullable=False),
+    Column("investigation_id", Uuid(), nullable=False),
+    Column("proposal", String(40), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("status_at", UTCDateTime(), nullable=False),
+    # Where the parcel is: the place its last step named, or what its status implies.
+    Column("location", String(200), nullable=True),
+    Column("after_experiment", String(16), nullable=False),
+    Column("comment", Text, nullable=False),
+    # The session (investigation) it is scheduled for, that session's beamline and start.
+    Column("session_id", Uuid(), nullable=True),
+    Column("instrument", String(32), nullable=True),
+    Column("session_start", UTCDateTime(), nullable=True),
+    Column("tracking_number", String(64), nullable=True),
+    Column("return_tracking_number", String(64), nullable=True),
+    Column("dangerous_goods", JSON(), nullable=False),
+    Column("storage", JSON(), nullable=False),
+    Column("item_count", Integer, nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    Index("ix_parcels_investigation", "investigation_id", "created_at", "id"),
+    Index("ix_parcels_shipment", "shipment_id", "name"),
+    Index("ix_parcels_session", "session_id"),
+    # The worklists: parcels in a few statuses, soonest session first.
+    Index("ix_parcels_status", "status", "session_start", "id"),
+)
+
+parcel_steps = Table(
+    "parcel_steps",
+    metadata,
+    Column("parcel_id", Uuid(), primary_key=True),
+    # The stream version of the step's event: the history's order.
+    Column("version", Integer, primary_key=True),
+    Column("status", String(16), nullable=False),
+    Column("previous", String(16), nullable=True),
+    Column("role", String(16), nullable=False),
+    Column("actor", String(200), nullable=False),
+    Column("occurred_at", UTCDateTime(), nullable=False),
+    Column("location", String(200), nullable=True),
+    Column("comment", Text, nullable=False),
+    Column("session_id", Uuid(), nullable=True),
+    Column("tracking_number", String(64), nullable=True),
+)
+
+parcel_items = Table(
+    "parcel_items",
+    metadata,
+    Column("id", Uuid(), primary_key=True),
+    Column("parcel_id", Uuid(), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("container_type", String(16), nullable=True),
+    Column("parent_id", Uuid(), nullable=True),
+    Column("sample_id", Uuid(), nullable=True),
+    Column("description", Text, nullable=False),
+    Column("dangerous_goods", JSON(), nullable=False),
+    Column("storage", JSON(), nullable=False),
+    Column("comment", Text, nullable=False),
+    Column("position", BigInteger, nullable=False),
+    Index("ix_parcel_items_parcel", "parcel_id", "position"),
+    Index(
+        "ix_parcel_items_sample",
+        "sample_id",
+        postgresql_where=text("sample_id IS NOT NULL"),
+        sqlite_where=text("sample_id IS NOT NULL"),
+    ),
+)
+
+#: Mail to send: one row per recipient and event, written by notification projections and
+#: emptied by the mail sender. Its rows are not derivable from events (they say what was
+#: sent), so a rebuild keeps them.
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", Uuid(), primary_key=True),
+    Column("event_id", Uuid(), nullable=False),
+    Column("position", BigInteger, nullable=False),
+    Column("recipient", String(320), nullable=False),
+    Column("kind", String(64), nullable=False),
+    # What the mail is about (`parcel:<id>`), for listings.
+    Column("subject_ref", String(100), nullable=False),
+    Column("subject", String(300), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("message_id", String(200), nullable=False),
+    # pending, sending, sent, failed (given up), suppressed (written by a rebuild).
+    Column("status", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_at", UTCDateTime(), nullable=False),
+    Column("claimed_at", UTCDateTime(), nullable=True),
+    Column("last_error", Text, nullable=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("sent_at", UTCDateTime(), nullable=True),
+    UniqueConstraint("event_id", "recipient"),
+    Index("ix_outbox_due", "status", "next_attempt_at"),
+    Index("ix_outbox_subject", "subject_ref", "position"),
+)
+
 #: Full-text objects the migrations create outside this metadata, one kind per database:
 #: SQLite's FTS5 table (and its shadow tables and triggers), PostgreSQL's stored tsvector
 #: column and its GIN index.

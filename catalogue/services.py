@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import tomllib
 from dataclasses import dataclass
+from datetime import timedelta
 
 from pydantic import ValidationError
 from sqlalchemy import Engine
@@ -16,12 +17,20 @@ from catalogue.domain.instruments import INSTRUMENT_EVENTS
 from catalogue.domain.investigations import INVESTIGATION_EVENTS
 from catalogue.domain.logbook import ENTRY_EVENTS, TAG_EVENTS
 from catalogue.domain.samples import SAMPLE_EVENTS
+from catalogue.domain.tracking import PARCEL_EVENTS, SHIPMENT_EVENTS
 from catalogue.errors import ConfigurationError
 from catalogue.events import EventRegistry
+from catalogue.mail import MaildirMailer, Mailer, SmtpMailer, parse_smtp_url
+from catalogue.outbox import RetryPolicy
 from catalogue.portal.logbook import Limits
 from catalogue.projections import Mode, Projection
 from catalogue.readmodels.logbook_projection import LogbookProjection
 from catalogue.readmodels.projection import CatalogueProjection, IdentityProjection
+from catalogue.readmodels.tracking_notifications import (
+    NotificationSettings,
+    TrackingNotifications,
+)
+from catalogue.readmodels.tracking_projection import TrackingProjection
 from catalogue.revisions import require_current
 from catalogue.runner import register_checkpoints
 from catalogue.settings import Settings
@@ -50,6 +59,20 @@ class Services:
         )
 
     @property
+    def retry_policy(self) -> RetryPolicy:
+        """How failed mail is retried."""
+        return RetryPolicy(
+            max_attempts=self.settings.mail_max_attempts,
+            first_delay=self.settings.mail_first_retry_seconds,
+        )
+
+    def mailer(self) -> Mailer:
+        """The SMTP server if one is configured, else the mail directory."""
+        if self.settings.smtp_url:
+            return SmtpMailer(parse_smtp_url(self.settings.smtp_url))
+        return MaildirMailer(self.settings.mail_dir)
+
+    @property
     def catch_up_projections(self) -> tuple[Projection, ...]:
         """Projections that a runner tails the store for."""
         return tuple(p for p in self.projections if p.mode is Mode.CATCH_UP)
@@ -71,17 +94,31 @@ def event_registry() -> EventRegistry:
             *DATASET_EVENTS,
             *ENTRY_EVENTS,
             *TAG_EVENTS,
+            *SHIPMENT_EVENTS,
+            *PARCEL_EVENTS,
         )
     )
 
 
-def all_projections() -> tuple[Projection, ...]:
+def notification_settings(settings: Settings) -> NotificationSettings:
+    """What notification projections need of the settings."""
+    return NotificationSettings(
+        public_url=settings.base_url,
+        industry_email=settings.industry_office_email,
+        mail_domain=settings.mail_from.rsplit("@", 1)[1],
+        max_age=timedelta(days=settings.notification_max_age_days),
+    )
+
+
+def all_projections(settings: Settings) -> tuple[Projection, ...]:
     """Every projection of the catalogue, inline ones first."""
     return (
         StreamSummaries(),
         IdentityProjection(),
         CatalogueProjection(),
         LogbookProjection(),
+        TrackingProjection(),
+        TrackingNotifications(notification_settings(settings)),
     )
 
 
@@ -89,7 +126,9 @@ def build_services(settings: Settings) -> Services:
     """Create the engine and wire the store to its projections."""
     engine = create_engine(settings.database_url)
     registry = event_registry()
-    projections = all_projections()
+    if settings.smtp_url:
+        parse_smtp_url(settings.smtp_url)  # a malformed URL stops the start, not the first mail
+    projections = all_projections(settings)
     store = EventStore(engine, registry, [p for p in projections if p.mode is Mode.INLINE])
     attachments = AttachmentStore(settings.attachments_dir)
     return Services(settings, engine, registry, store, projections, attachments)

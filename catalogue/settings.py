@@ -56,6 +56,52 @@ class Settings(BaseSettings):
         description="How often live streams (Server-Sent Events) look for new events.",
     )
 
+    public_url: str | None = Field(
+        None,
+        pattern=r"^https?://[^\s/]+(/[^\s]*)?$",
+        description="The service's address as users reach it (links in mail and on parcel "
+        "labels); defaults to http://HOST:PORT.",
+    )
+    smtp_url: str | None = Field(
+        None,
+        description="Send mail through this server (smtp://[user:password@]host[:port]"
+        "[?starttls=true] or smtps://...); unset: mail is written to DATA_DIR/mail.",
+    )
+    mail_from: str = Field(
+        "catalogue@localhost",
+        pattern=r"^[^@\s]{1,64}@[^@\s]{1,253}$",
+        description="The sender address of the catalogue's mail.",
+    )
+    industry_office_email: str | None = Field(
+        None,
+        pattern=r"^[^@\s]{1,64}@[^@\s]{1,253}$",
+        description="Told about every parcel notice of industrial proposals (IN-, IM-).",
+    )
+    mail_max_attempts: int = Field(8, ge=1, le=100, description="Tries before a mail fails.")
+    mail_first_retry_seconds: float = Field(
+        30.0, gt=0, le=86400, description="Wait before the first retry; doubles each time."
+    )
+    mail_poll_seconds: float = Field(1.0, gt=0, le=600, description="How often due mail is sent.")
+    notification_max_age_days: float = Field(
+        7, gt=0, le=3650, description="Older events are recorded in the outbox but not mailed."
+    )
+    stores_address: tuple[str, ...] = Field(
+        ("Sample stores", "ESRF", "71 avenue des Martyrs", "CS 40220", "38043 Grenoble", "FR"),
+        min_length=1,
+        max_length=8,
+        description="The facility stores' address, printed on parcel labels.",
+    )
+
+    @property
+    def base_url(self) -> str:
+        """Where users reach the service."""
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+    @property
+    def mail_dir(self) -> Path:
+        """The Maildir that holds mail when no SMTP server is configured."""
+        return self.data_dir / "mail"
+
     @property
     def attachments_dir(self) -> Path:
         """Where logbook attachments are stored."""

@@ -9,13 +9,22 @@ from collections.abc import AsyncIterator
 
 from fastapi import Depends, FastAPI
 
-from catalogue.api import datasets, health, instruments, investigations, logbook, samples
+from catalogue.api import (
+    datasets,
+    health,
+    instruments,
+    investigations,
+    logbook,
+    samples,
+    tracking,
+)
 from catalogue.api.live import HeadWatcher
 from catalogue.api.problems import (
     PROBLEM_RESPONSES,
     install_problem_handlers,
     refuse_control_characters,
 )
+from catalogue.outbox import run_sender_until_stopped
 from catalogue.revisions import require_current
 from catalogue.runner import register_checkpoints, run_until_stopped
 from catalogue.services import Services, build_services
@@ -25,7 +34,9 @@ log = logging.getLogger(__name__)
 
 
 def start_runners(services: Services, stop: threading.Event) -> list[threading.Thread]:
-    """One thread per catch-up projection, tailing the store until `stop` is set."""
+    """One thread per catch-up projection, tailing the store, and the mail sender, until
+    `stop` is set. Every process runs them: checkpoint row locks and claimed outbox rows
+    keep their work exactly-once when several do."""
     threads = []
     for projection in services.catch_up_projections:
         thread = threading.Thread(
@@ -40,6 +51,18 @@ def start_runners(services: Services, stop: threading.Event) -> list[threading.T
         )
         thread.start()
         threads.append(thread)
+    mail = threading.Thread(
+        target=run_sender_until_stopped,
+        args=(services.engine, services.mailer(), services.settings.mail_from, stop),
+        kwargs={
+            "policy": services.retry_policy,
+            "poll_interval": services.settings.mail_poll_seconds,
+        },
+        name="mail-sender",
+        daemon=True,
+    )
+    mail.start()
+    threads.append(mail)
     return threads
 
 
@@ -75,7 +98,7 @@ def create_app(settings: Settings) -> FastAPI:
     )
     install_problem_handlers(app)
     app.include_router(health.router)
-    for module in (instruments, investigations, samples, datasets, logbook):
+    for module in (instruments, investigations, samples, datasets, logbook, tracking):
         app.include_router(module.router)
     return app
 

@@ -35,6 +35,8 @@ class Principal:
     #: The beamline an API key belongs to.
     instrument: str | None = None
     credential_id: str | None = None
+    #: The catalogue groups the user belongs to (`safety`, `stores`, ...).
+    groups: frozenset[str] = frozenset()
 
     @property
     def actor(self) -> str:

@@ -7,7 +7,7 @@ import hmac
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, exists, select
+from sqlalchemy import Connection, exists, literal, select
 
 from catalogue.domain.access import Principal, PrincipalKind
 from catalogue.domain.identity import ADMIN_GROUP
@@ -59,17 +59,23 @@ def resolve_principal(connection: Connection, token: str, now: datetime) -> Prin
     if row.kind == "api_key":
         return Principal(PrincipalKind.API_KEY, instrument=row.subject, credential_id=row.id)
     username = row.subject
-    scientist_of = connection.execute(
-        select(instrument_scientists.c.instrument).where(
-            instrument_scientists.c.username == username
+    # Beamlines and groups in one round trip: a request resolves its caller every time.
+    memberships = connection.execute(
+        select(literal("instrument").label("kind"), instrument_scientists.c.instrument)
+        .where(instrument_scientists.c.username == username)
+        .union_all(
+            select(literal("group"), group_members.c.group_name).where(
+                group_members.c.username == username
+            )
         )
-    ).scalars()
+    ).all()
     return Principal(
         PrincipalKind.USER,
         username=username,
         is_admin=bool(row.is_admin),
-        scientist_of=frozenset(scientist_of),
+        scientist_of=frozenset(name for kind, name in memberships if kind == "instrument"),
         credential_id=row.id,
+        groups=frozenset(name for kind, name in memberships if kind == "group"),
     )
 
 

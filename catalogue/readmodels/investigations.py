@@ -190,3 +190,12 @@ def get_investigation(
             for p in people
         ],
     }
+
+
+def proposal_of(connection: Connection, investigation_id: UUID) -> str:
+    """The proposal code of an investigation that exists."""
+    return str(
+        connection.execute(
+            select(investigations.c.proposal).where(investigations.c.id == investigation_id)
+        ).scalar_one()
+    )

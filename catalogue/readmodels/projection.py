@@ -72,7 +72,7 @@ def partial_update(
     )
 
 
-def _set_versions(
+def set_versions(
     connection: Connection, table: Table, key_column: str, latest: Mapping[Any, RecordedEvent]
 ) -> None:
     """Each touched entity's row carries its stream version (the ETag) and last change time."""
@@ -163,7 +163,7 @@ class IdentityProjection(Projection):
             if event.stream.startswith("user-"):
                 latest_user[key] = event
         writes.flush()
-        _set_versions(connection, users, "username", latest_user)
+        set_versions(connection, users, "username", latest_user)
 
 
 class CatalogueProjection(Projection):
@@ -469,7 +469,7 @@ class _CatalogueFold:
                     [{"_key": k, "_version": e.version} for k, e in latest.items()],
                 )
             else:
-                _set_versions(self.connection, table, table.c.keys()[0], latest)
+                set_versions(self.connection, table, table.c.keys()[0], latest)
         self.add_counts(investigations, "sample_count", self.sample_counts)
         self.add_counts(investigations, "dataset_count", self.dataset_counts)
         self.add_counts(samples, "dataset_count", self.sample_dataset_counts)

@@ -42,6 +42,8 @@ def test_health_reports_revision_head_and_projections(client, engine):
         ("identity", "live"),
         ("catalogue", "live"),
         ("logbook", "live"),
+        ("tracking", "live"),
+        ("tracking-notifications", "live"),
     }
 
 

@@ -111,7 +111,7 @@ def row(table: str, key: str) -> list[str]:
 def operator(tmp_path: Path) -> Iterator[Operator]:
     """The CLI on a migrated SQLite file; `store` sets up accounts in-process, as the CLI does."""
     operator = Operator(tmp_path, sqlite_database(tmp_path))
-    register_checkpoints(operator.store, all_projections())
+    register_checkpoints(operator.store, all_projections(operator.services.settings))
     yield operator
     operator.services.close()
 
