@@ -18,6 +18,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from catalogue.errors import ConfigurationError
 
 SMTP_TIMEOUT = 30.0
+_BOOLEANS = {"1": True, "true": True, "yes": True, "0": False, "false": False, "no": False}
 _UNSAFE_FILENAME = re.compile(r"[^A-Za-z0-9._@-]")
 
 
@@ -123,8 +124,17 @@ def parse_smtp_url(url: str) -> SmtpSettings:
         raise ConfigurationError("smtp_url is not a URL (smtp://host:port)") from None
     if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
         raise ConfigurationError("smtp_url must be smtp://host[:port] or smtps://host[:port]")
-    query = parse_qs(parts.query)
-    starttls = query.get("starttls", ["false"])[-1].lower() in ("1", "true", "yes")
+    query = parse_qs(parts.query, keep_blank_values=True)
+    unknown = sorted(set(query) - {"starttls"})
+    if unknown:
+        raise ConfigurationError(f"smtp_url: unknown option {unknown[0]!r} (only starttls)")
+    flag = query.get("starttls", ["false"])[-1].lower()
+    if flag not in _BOOLEANS:
+        # A misspelt "true" must not quietly send mail and passwords in clear text.
+        raise ConfigurationError(f"smtp_url: starttls must be true or false, not {flag[:20]!r}")
+    starttls = _BOOLEANS[flag]
+    if port == 0:
+        raise ConfigurationError("smtp_url: port 0 is not a server's port")
     security = "ssl" if parts.scheme == "smtps" else ("starttls" if starttls else "none")
     username = unquote(parts.username) if parts.username else None
     password = unquote(parts.password) if parts.password else None
@@ -142,7 +152,8 @@ def parse_smtp_url(url: str) -> SmtpSettings:
 
 
 class SmtpMailer:
-    """Delivers through an SMTP server, one connection per batch of messages."""
+    """Delivers through an SMTP server: `deliver` one message a connection, `deliver_many`
+    a batch over one."""
 
     def __init__(self, settings: SmtpSettings, timeout: float = SMTP_TIMEOUT) -> None:
         self.settings = settings
@@ -174,10 +185,14 @@ class SmtpMailer:
             client = smtplib.SMTP_SSL(s.host, s.port, timeout=self.timeout, context=context)
         else:
             client = smtplib.SMTP(s.host, s.port, timeout=self.timeout)
+        try:
             if s.security == "starttls":
                 client.starttls(context=ssl.create_default_context())
-        if s.username is not None:
-            client.login(s.username, s.password or "")
+            if s.username is not None:
+                client.login(s.username, s.password or "")
+        except BaseException:
+            client.close()  # a refused STARTTLS or login must not leak the connection
+            raise
         return client
 
     @staticmethod

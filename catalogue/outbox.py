@@ -120,12 +120,13 @@ def claim_due(
     service processes) take disjoint rows. A row stays claimed for `policy.lease`.
     """
     lease_over = now - timedelta(seconds=policy.lease)
+    abandoned = and_(outbox.c.status == "sending", outbox.c.claimed_at < lease_over)
     due = (
         select(outbox.c.id)
         .where(
             or_(
                 and_(outbox.c.status == "pending", outbox.c.next_attempt_at <= now),
-                and_(outbox.c.status == "sending", outbox.c.claimed_at < lease_over),
+                and_(abandoned, outbox.c.attempts < policy.max_attempts),
             )
         )
         .order_by(outbox.c.next_attempt_at)
@@ -133,6 +134,13 @@ def claim_due(
         .with_for_update(skip_locked=True)
     )
     with write_transaction(engine) as connection:
+        # A message whose every try ended with its sender dying (a crash while sending it,
+        # say) is given up rather than tried for ever: it must not hold the queue.
+        connection.execute(
+            update(outbox)
+            .where(abandoned, outbox.c.attempts >= policy.max_attempts)
+            .values(status="failed", last_error="the sender stopped while sending it, each try")
+        )
         rows = connection.execute(
             update(outbox)
             .where(outbox.c.id.in_(due.scalar_subquery()))
@@ -165,7 +173,8 @@ def record_outcome(
     now: datetime,
     policy: RetryPolicy,
 ) -> str:
-    """Record a delivery's outcome; return the row's new status.
+    """Record a delivery's outcome; return the row's new status, or `lost` when the claim
+    was no longer ours.
 
     Only the claim that is still ours is updated: if our lease ran out and another sender
     took the row, its outcome is the one that counts.
@@ -181,16 +190,29 @@ def record_outcome(
             "last_error": failure.reason[:1000],
         }
     with write_transaction(engine) as connection:
-        connection.execute(
-            update(outbox)
-            .where(
-                outbox.c.id == claimed.row_id,
-                outbox.c.status == "sending",
-                outbox.c.claimed_at == claimed.claimed_at,
+        updated = connection.execute(
+            update(outbox).where(_still_ours(claimed)).values(**values)
+        ).rowcount
+    return str(values["status"]) if updated else "lost"
+
+
+def _still_ours(claimed: Claimed) -> Any:
+    return and_(
+        outbox.c.id == claimed.row_id,
+        outbox.c.status == "sending",
+        outbox.c.claimed_at == claimed.claimed_at,
+    )
+
+
+def release(engine: Engine, claims: Sequence[Claimed]) -> None:
+    """Hand back claims that were not tried, as due now and without counting a try."""
+    with write_transaction(engine) as connection:
+        for claimed in claims:
+            connection.execute(
+                update(outbox)
+                .where(_still_ours(claimed))
+                .values(status="pending", claimed_at=None, attempts=outbox.c.attempts - 1)
             )
-            .values(**values)
-        )
-    return str(values["status"])
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,14 +235,24 @@ def deliver_due(
 ) -> DeliveryReport:
     """Send what is due now, one round; a failure is recorded and retried later."""
     claimed = claim_due(engine, sender, clock(), limit, policy)
-    counts = {"sent": 0, "pending": 0, "failed": 0}
-    for item in claimed:
+    counts = {"sent": 0, "pending": 0, "failed": 0, "lost": 0}
+    for index, item in enumerate(claimed):
+        if clock() - item.claimed_at > timedelta(seconds=policy.lease / 2):
+            # A slow server: hand the rest back before the lease runs out, or another
+            # sender would take them and send them a second time.
+            release(engine, claimed[index:])
+            break
         try:
             mailer.deliver(item.mail)
             failure = None
         except DeliveryError as error:
             failure = error
-            log.warning("mail %s to %s: %s", item.mail.message_id, item.mail.recipient, error)
+        except Exception as error:
+            # A mailer bug or a message the mail library cannot encode must not stop the
+            # round with its rows claimed: it is a failure of this message, tried again.
+            failure = DeliveryError(f"{type(error).__name__}: {str(error)[:200]}")
+        if failure is not None:
+            log.warning("mail %s to %s: %s", item.mail.message_id, item.mail.recipient, failure)
         counts[record_outcome(engine, item, failure, clock(), policy)] += 1
     return DeliveryReport(counts["sent"], counts["pending"], counts["failed"])
 

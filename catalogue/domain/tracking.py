@@ -27,7 +27,7 @@ MAX_DEPTH = 6
 MAX_ADDRESS_LINE = 120
 _COUNTRY = re.compile(r"^[A-Z]{2}$")
 _PHONE = re.compile(r"^\+?[0-9 ()./-]{4,40}$")
-_TRACKING = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._/-]{2,63}$")
+_TRACKING = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._/-]{1,62}[A-Za-z0-9]$")
 #: Proposals of paying industrial users: their parcels are also reported to the industry office.
 INDUSTRIAL_PREFIXES = ("IN-", "IM-")
 
@@ -719,9 +719,8 @@ def _check_after_experiment(after: AfterExperiment | None, has_return_address: b
         )
 
 
-def _check_item(
-    state: Parcel, item: ItemSpec, sample_investigation: UUID | None, own: UUID
-) -> None:
+def _check_item(state: Parcel, item: ItemSpec, sample_investigation: UUID | None, own: UUID) -> int:
+    """Check a declaration; return how many containers the item is in."""
     check_name(item.name, "name")
     check_text(item.description, "description")
     check_text(item.comment, "comment")
@@ -746,11 +745,12 @@ def _check_item(
                 f"(one of {', '.join(HAZARD_CLASSES)})",
                 f"dangerous_goods.{index}",
             )
-    _check_parent(state, item.parent_id, own)
+    return _check_parent(state, item.parent_id, own)
 
 
-def _check_parent(state: Parcel, parent_id: UUID | None, own: UUID) -> None:
-    """The parent is a container of this parcel, not the item itself nor inside it."""
+def _check_parent(state: Parcel, parent_id: UUID | None, own: UUID) -> int:
+    """The parent is a container of this parcel, not the item itself nor inside it; return
+    how many containers the item is in."""
     depth = 0
     current = parent_id
     while current is not None:
@@ -765,6 +765,20 @@ def _check_parent(state: Parcel, parent_id: UUID | None, own: UUID) -> None:
         if depth > MAX_DEPTH:
             raise InvalidCommand(f"containers nest at most {MAX_DEPTH} deep", "parent_id")
         current = parent.parent_id
+    return depth
+
+
+def _levels_inside(state: Parcel, item_id: UUID) -> int:
+    """How many levels of items an item holds (0: none)."""
+    children: dict[UUID, list[UUID]] = {}
+    for child_id, child in state.items.items():
+        if child.parent_id is not None:
+            children.setdefault(child.parent_id, []).append(child_id)
+    levels, frontier = 0, children.get(item_id, [])
+    while frontier and levels <= MAX_DEPTH:
+        levels += 1
+        frontier = [grandchild for child in frontier for grandchild in children.get(child, [])]
+    return levels
 
 
 def _refuse_if_frozen(state: Parcel) -> None:
@@ -842,7 +856,14 @@ def _change_item(state: Parcel, command: ChangeItem) -> list[Event]:
         i.parent_id == command.item_id for i in state.items.values()
     ):
         raise DomainError(f"{old.name!r} holds items: it must stay a container", "kind")
-    _check_item(state, command.item, command.sample_investigation_id, command.item_id)
+    depth = _check_item(state, command.item, command.sample_investigation_id, command.item_id)
+    if depth + _levels_inside(state, command.item_id) > MAX_DEPTH:
+        # Moving a container moves what it holds: its deepest item must stay within bounds.
+        raise InvalidCommand(
+            f"containers nest at most {MAX_DEPTH} deep: {old.name!r} holds items "
+            f"{_levels_inside(state, command.item_id)} levels down",
+            "parent_id",
+        )
     new = _item_specs(command.item)
     return [] if new == old else [ItemChanged(item_id=command.item_id, item=new)]
 
@@ -879,6 +900,8 @@ def _move(state: Parcel, command: MoveParcel) -> list[Event]:
     location = command.location
     if location is not None:
         check_text(location, "location", max_length=200, required=True)
+        if "\n" in location or "\r" in location:
+            raise InvalidCommand("location must be a single line", "location")
     check_text(command.comment, "comment")
     details: dict[str, Any] = {}
     if command.to is ParcelStatus.SCHEDULED:
@@ -948,7 +971,8 @@ def _tracking_number(number: str | None) -> str:
         raise InvalidCommand("sending needs the courier's tracking number", "tracking_number")
     if not _TRACKING.fullmatch(number):
         raise InvalidCommand(
-            f"tracking_number {number[:70]!r} must be 3-64 letters, digits, spaces, '._/-'",
+            f"tracking_number {number[:70]!r} must be 3-64 letters, digits, spaces, '._/-', "
+            "beginning and ending with a letter or digit",
             "tracking_number",
         )
     return number

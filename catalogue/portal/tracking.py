@@ -508,26 +508,32 @@ def stores_worklist(
     limit: int,
 ) -> Page:
     """The stores' parcels: expected, in the stores (or at a beamline), to return."""
-    require(
-        tr.is_tracking_staff(caller.principal, tr.STORES_GROUP),
-        caller.principal,
-        "read the stores' worklist",
-    )
     statuses = queries.Worklist.STORES[section]
-    with reading(store) as connection:
-        return queries.worklist(connection, statuses, instrument, cursor, limit)
+    return _worklist(store, caller, tr.STORES_GROUP, statuses, instrument, cursor, limit)
 
 
 def safety_worklist(
     store: EventStore, caller: Caller, instrument: str | None, cursor: str | None, limit: int
 ) -> Page:
     """Parcels awaiting the safety group's approval."""
-    require(
-        tr.is_tracking_staff(caller.principal, tr.SAFETY_GROUP),
-        caller.principal,
-        "read the safety worklist",
-    )
     statuses = queries.Worklist.SAFETY["awaiting_approval"]
+    return _worklist(store, caller, tr.SAFETY_GROUP, statuses, instrument, cursor, limit)
+
+
+def _worklist(
+    store: EventStore,
+    caller: Caller,
+    group: str,
+    statuses: Sequence[tr.ParcelStatus],
+    instrument: str | None,
+    cursor: str | None,
+    limit: int,
+) -> Page:
+    require(
+        tr.is_tracking_staff(caller.principal, group),
+        caller.principal,
+        f"read the {group} worklist",
+    )
     with reading(store) as connection:
         return queries.worklist(connection, statuses, instrument, cursor, limit)
 

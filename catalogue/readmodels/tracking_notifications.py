@@ -11,6 +11,7 @@ from sqlalchemy import Connection, select
 
 from catalogue.domain import tracking as tr
 from catalogue.domain.investigations import Role
+from catalogue.errors import ProjectionError
 from catalogue.events import RecordedEvent
 from catalogue.outbox import Notice, enqueue
 from catalogue.projections import Mode, Projection, Status, read_checkpoint
@@ -73,7 +74,11 @@ class TrackingNotifications(Projection):
         for event in steps:
             parcel = parcel_rows.get(UUID(stream_key(event.stream)))
             if parcel is None:
-                continue
+                # Every step follows its parcel's creation, so the row is missing only while
+                # the tracking projection is rebuilt: fail the batch, the runner retries it.
+                raise ProjectionError(
+                    f"parcel {stream_key(event.stream)} is not in the tracking read model yet"
+                )
             notices = self._notices(connection, event, parcel)
             old = now - event.recorded_at > self.settings.max_age
             (stale if rebuilding or old else fresh).extend(notices)
@@ -132,7 +137,7 @@ class TrackingNotifications(Projection):
         if location:
             lines.append(f"Where: {location}")
         if moved.tracking_number:
-            pass
+            lines.append(f"Tracking number: {moved.tracking_number}")
         if moved.dangerous_goods:
             classes = ", ".join(f"{c} ({tr.HAZARD_CLASSES[c]})" for c in moved.dangerous_goods)
             lines.append(f"Dangerous goods declared: {classes}")

@@ -659,6 +659,8 @@ DETAIL_CASES = [
                  "location", "must not be empty"), id="location-empty"),
     pytest.param(at(ST.STORES), move(ST.BEAMLINE, L, location="  "), Rejected(InvalidCommand,
                  "location", "must not be empty"), id="location-blank"),
+    pytest.param(at(ST.STORES), move(ST.BEAMLINE, L, location="shelf B4\nrow 2"),
+                 Rejected(InvalidCommand, "location", "single line"), id="location-two-lines"),
     pytest.param(at(ST.STORES), move(ST.BEAMLINE, L, location="x" * 201),
                  Rejected(InvalidCommand, "location", "at most 200"), id="location-201"),
     pytest.param(at(ST.STORES), move(ST.BEAMLINE, L, location="shelf\x00"),
@@ -700,6 +702,8 @@ TRACKING_REFUSED = [
     pytest.param("AB", id="2-chars"),
     pytest.param("A" * 65, id="65-chars"),
     pytest.param(" ABC", id="leading-space"),
+    pytest.param("ABC ", id="trailing-space"),
+    pytest.param("ABC-", id="trailing-dash"),
     pytest.param("-ABC", id="leading-dash"),
     pytest.param("ABC#1", id="hash"),
     pytest.param("ABC\n", id="trailing-newline"),
@@ -736,6 +740,12 @@ def nested(depth: int) -> list[Event]:
         events.append(added(box))
     return events
 
+
+OUTER = ItemSpec(name="outer", kind=ItemKind.CONTAINER, container_type=ContainerType.DEWAR)
+INNER = ItemSpec(name="inner", kind=ItemKind.CONTAINER, container_type=ContainerType.BOX,
+                 parent_id=item_id("outer"))  # fmt: skip
+C1_IN_OUTER = ItemSpec(name="c1", kind=ItemKind.CONTAINER, container_type=ContainerType.BOX,
+                       parent_id=item_id("outer"))  # fmt: skip
 
 EMPTY = [created()]
 FILLED = at(ST.CREATED)
@@ -820,6 +830,13 @@ ITEM_CASES = [
                  storage=(Storage.LIQUID_NITROGEN, Storage.LIQUID_NITROGEN)), **SAMPLE_OF), [],
                  id="change-nothing-but-order-and-repeats"),
     pytest.param(FILLED, ChangeItem(item_id("dewar-1"), DEWAR), [], id="change-same"),
+    pytest.param([*nested(MAX_DEPTH), added(OUTER)], ChangeItem(item_id("c1"), C1_IN_OUTER),
+                 [ItemChanged(item_id=item_id("c1"), item=C1_IN_OUTER)],
+                 id="move-a-full-container-to-the-deepest-allowed"),
+    pytest.param([*nested(MAX_DEPTH), added(OUTER), added(INNER)],
+                 ChangeItem(item_id("c1"), item(C1_IN_OUTER, parent_id=item_id("inner"))),
+                 Rejected(InvalidCommand, "parent_id", "'c1' holds items 5 levels down"),
+                 id="move-a-full-container-too-deep"),
     pytest.param(FILLED, ChangeItem(item_id("puck-1"), item(PUCK, kind=ItemKind.OTHER,
                  container_type=None)), Rejected(DomainError, "kind",
                  "'puck-1' holds items: it must stay a container"),
