@@ -11,6 +11,7 @@ matches its schema. Bounded (max_examples) and derandomized, so CI runs the same
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -29,6 +30,8 @@ from schemathesis.checks import (
 )
 
 from catalogue.api.app import create_app
+from catalogue.domain import tracking as tr
+from catalogue.portal import tracking
 from catalogue.settings import Settings
 from tests.conftest import sqlite_database
 from tests.e2e.access_world import OTHER_BEAMLINE, OWN_BEAMLINE, World, running_world
@@ -88,7 +91,7 @@ class Seeds:
         self.values: dict[str, list[str]] = {}
         self.deletable: list[str] = []
 
-    def fill(self, world: World, sacrificial: list[UUID]) -> None:
+    def fill(self, world: World, sacrificial: list[UUID], parcels: SeededParcels) -> None:
         seeded = world.investigations.values()
         self.values = {
             "investigation_id": [str(s.id) for s in seeded],
@@ -96,6 +99,9 @@ class Seeds:
             "dataset_id": [str(s.dataset_id) for s in seeded],
             "username": ["extra", "pi", "collab"],
             "name": [OWN_BEAMLINE, OTHER_BEAMLINE],
+            "shipment_id": [str(parcels.shipment_id)],
+            "parcel_id": [str(p) for p in parcels.parcel_ids],
+            "item_id": [str(i) for i in parcels.item_ids],
         }
         # DELETE /datasets/{id} only gets datasets no other operation is offered.
         self.deletable = [str(d) for d in sacrificial]
@@ -114,6 +120,40 @@ class Seeds:
         return st.fixed_dictionaries(drawn)
 
 
+@dataclass(frozen=True)
+class SeededParcels:
+    """A shipment of the own investigation with parcels of one puck each."""
+
+    shipment_id: UUID
+    parcel_ids: list[UUID]
+    item_ids: list[UUID]
+
+
+def seed_parcels(world: World) -> SeededParcels:
+    """Parcels for the fuzzer's tracking operations to act on (a step they cannot take is a
+    409, a step they can is taken: either way the rules are reached, not a 404)."""
+    store, own = world.services.store, world.investigations["own"]
+    address = tr.Address(name="Pi", street=("1 rue de la Chimie",), city="Grenoble", country="FR")
+    shipment = tracking.create_shipment(
+        store,
+        world.caller,
+        own.id,
+        tr.CreateShipment(own.id, "", "fuzzed", address, return_address=address),
+    )
+    parcel_ids, item_ids = [], []
+    for name in ("first", "second", "third"):
+        parcel = tracking.create_parcel(
+            store, world.caller, shipment, name, tr.AfterExperiment.RETURN, ""
+        )
+        puck = tr.ItemSpec(
+            name="puck", kind=tr.ItemKind.CONTAINER, container_type=tr.ContainerType.PUCK
+        )
+        tracking.add_items(store, world.caller, parcel, [tracking.ItemInput(puck)], None)
+        parcel_ids.append(parcel)
+        item_ids.append(tr.item_id_for(parcel, "puck"))
+    return SeededParcels(shipment, parcel_ids, item_ids)
+
+
 SEEDS = Seeds()
 
 
@@ -129,7 +169,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     directory = tmp_path_factory.mktemp("schemathesis")
     with running_world(sqlite_database(directory), directory) as (seeded, client):
         sacrificial = [seeded.fresh_dataset(which) for which in ("own", "public") for _ in range(3)]
-        SEEDS.fill(seeded, sacrificial)
+        SEEDS.fill(seeded, sacrificial, seed_parcels(seeded))
         SWITCHBOARD.target = client.app
         try:
             yield seeded
@@ -208,6 +248,12 @@ def _extreme(world: World, label: str) -> tuple[str, str, dict[str, str] | None,
             {"name": "edge", "location": "/data/edge", "start": EARLY},
         ),
         "close dataset": ("POST", f"/api/v1/datasets/{fresh}/close", None, {"end": LATE}),
+        "parcel step time": (
+            "POST",
+            f"/api/v1/tracking/parcels/{SEEDS.values['parcel_id'][0]}/steps",
+            None,
+            {"status": "CANCELLED", "time": EARLY},
+        ),
         "register files": (
             "POST",
             f"/api/v1/datasets/{fresh}/files",
@@ -229,6 +275,7 @@ EXTREME_CASES = [
     "create dataset",
     "close dataset",
     "register files",
+    "parcel step time",
 ]
 
 
