@@ -16,6 +16,7 @@ from catalogue.api.pages import DEFAULT, CursorQuery, LimitQuery, PageOf
 from catalogue.api.times import Instant
 from catalogue.api.versions import IfMatchHeader, parse_if_match, set_etag
 from catalogue.domain import tracking as tr
+from catalogue.errors import InvalidCommand
 from catalogue.portal import tracking as portal
 
 router = APIRouter(prefix="/api/v1/tracking", tags=["sample tracking"])
@@ -89,6 +90,10 @@ class ShipmentPatch(BaseModel):
     comment: Text | None = None
 
 
+#: Contact details are null for callers who may not see them.
+HIDDEN = "null for callers who do not prepare, check or ship the parcel"
+
+
 class Shipment(BaseModel):
     """A shipment."""
 
@@ -96,10 +101,10 @@ class Shipment(BaseModel):
     investigation_id: UUID
     proposal: str
     name: str
-    sender: AddressModel
-    return_address: AddressModel | None
+    sender: AddressModel | None = Field(description=f"The sender; {HIDDEN}.")
+    return_address: AddressModel | None = Field(description=f"Where to return; {HIDDEN}.")
     courier_company: str
-    courier_account: str
+    courier_account: str | None = Field(description=f"The courier account; {HIDDEN}.")
     comment: str
     version: int
     created_at: datetime
@@ -320,8 +325,8 @@ class Parcel(ParcelWithSteps):
     """A parcel with its shipment's addresses, items, history and possible next steps."""
 
     shipment_name: str
-    sender: AddressModel
-    return_address: AddressModel | None
+    sender: AddressModel | None = Field(description=f"The sender; {HIDDEN}.")
+    return_address: AddressModel | None = Field(description=f"Where to return; {HIDDEN}.")
     courier_company: str
     items: list[Item]
     next_steps: list[NextStep]
@@ -437,6 +442,10 @@ def update_shipment(
     if_match: IfMatchHeader = None,
 ) -> object:
     """Change a shipment's addresses, courier or comment."""
+    for name in ("sender", "return_address", "courier_company", "courier_account", "comment"):
+        if name in body.model_fields_set and getattr(body, name) is None:
+            # Absent means "unchanged": a null would silently change nothing.
+            raise InvalidCommand(f"{name} cannot be null: leave it out to keep it", name)
     command = tr.UpdateShipment(
         sender=None if body.sender is None else body.sender.domain(),
         return_address=None if body.return_address is None else body.return_address.domain(),

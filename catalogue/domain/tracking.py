@@ -422,6 +422,13 @@ def can_read_parcels(principal: Principal, facts: TrackingFacts) -> bool:
     )
 
 
+def can_see_contact_details(principal: Principal, facts: TrackingFacts) -> bool:
+    """Addresses, telephone numbers and the courier account: for who prepares, checks or
+    ships the parcel; not for the beamline's staff and software, nor read-only collaborators
+    (a courier account can be billed)."""
+    return bool(roles_of(principal, facts) & {P, S, T})
+
+
 def is_tracking_staff(principal: Principal, group: str) -> bool:
     """Whether the caller works in the safety group or the stores (worklists)."""
     return principal.is_admin or (
@@ -923,6 +930,16 @@ def _move(state: Parcel, command: MoveParcel) -> list[Event]:
         raise InvalidCommand("a refusal says why in its comment", "comment")
     if command.to is ParcelStatus.BACK_USER and state.after_experiment is AfterExperiment.DESTROY:
         raise DomainError("its owners asked for this parcel to be destroyed, not returned")
+    if (
+        command.to is ParcelStatus.DESTROYED
+        and state.after_experiment is AfterExperiment.RETURN
+        and not command.comment.strip()
+    ):
+        # Destroying is the step that cannot be undone: against the owners' wish, say why.
+        raise InvalidCommand(
+            "its owners asked for this parcel back: destroying it says why in its comment",
+            "comment",
+        )
     moved = ParcelStatusChanged(
         status=command.to,
         previous=state.status,
@@ -950,8 +967,8 @@ def _session_details(state: Parcel, session: Session | None, now: datetime) -> d
         raise InvalidCommand("scheduling names the session the parcel is for", "session_id")
     if session.proposal != state.proposal:
         raise InvalidCommand(
-            f"session {session.investigation_id} belongs to proposal {session.proposal}, "
-            f"not {state.proposal}",
+            # Not naming the session's own proposal: any investigation id could be probed.
+            f"session {session.investigation_id} is not a session of proposal {state.proposal}",
             "session_id",
         )
     if session.end is not None and session.end < now:

@@ -49,6 +49,15 @@ class Outcome(Generic[S]):
     changed: bool
 
 
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """What a command decided: the entity's events, and appends to other streams that must
+    commit with them, all or nothing (a parcel's items and the samples they register)."""
+
+    events: list[Event]
+    others: list[StreamAppend] = field(default_factory=list)
+
+
 def load(store: EventStore, aggregate: Aggregate[S, Any], key: Any) -> tuple[S, int]:
     """Fold an entity's stream into its state; return it with the stream's version."""
     state, version = aggregate.initial, 0
@@ -83,7 +92,7 @@ def execute(
     caller: Caller,
     aggregate: Aggregate[S, Any],
     key: Any,
-    decide: Callable[[S], list[Event]],
+    decide: Callable[[S], list[Event] | Decision],
     *,
     if_match: int | None = None,
 ) -> Outcome[S]:
@@ -91,7 +100,9 @@ def execute(
 
     Without `if_match`, a concurrent change between load and append makes the append
     conflict; the command is then decided again on the new state (the decider may now
-    refuse it). With `if_match`, the caller asked for exactly that version: 412.
+    refuse it). With `if_match`, the caller asked for exactly that version: 412. A conflict
+    on one of a `Decision`'s other streams is always decided again: `decide` looks them up
+    afresh each time, and If-Match speaks of the entity only.
     """
     stream = aggregate.stream(key)
     for attempt in range(ATTEMPTS):
@@ -100,14 +111,17 @@ def execute(
             raise PreconditionFailed(
                 f"If-Match names version {if_match}, but the entity is at version {version}"
             )
-        new_events = decide(state)
+        decided = decide(state)
+        decision = decided if isinstance(decided, Decision) else Decision(decided)
+        new_events = decision.events
         if not new_events:
             return Outcome(state, version, changed=False)
         expected = version if version else NO_STREAM
+        appends = [*decision.others, StreamAppend(stream, new_events, expected)]
         try:
-            result = store.append([StreamAppend(stream, new_events, expected)], caller.metadata())
-        except ConcurrencyConflict:
-            if if_match is not None:
+            result = store.append(appends, caller.metadata())
+        except ConcurrencyConflict as conflict:
+            if if_match is not None and conflict.stream == stream:
                 raise PreconditionFailed(
                     f"the entity changed after version {if_match}; fetch it and try again"
                 ) from None

@@ -15,10 +15,10 @@ from catalogue.domain import samples as smp
 from catalogue.domain import tracking as tr
 from catalogue.domain.access import InvestigationFacts, require
 from catalogue.domain.values import check_aware
-from catalogue.errors import ConcurrencyConflict, InvalidCommand, NotFound, PreconditionFailed
+from catalogue.errors import DomainError, Forbidden, InvalidCommand, NotFound
 from catalogue.events import NO_STREAM, Event, StreamAppend
 from catalogue.labels import ParcelLabel, render_label
-from catalogue.portal.execution import ATTEMPTS, Caller, execute, load, reading, run
+from catalogue.portal.execution import Caller, Decision, execute, reading, run
 from catalogue.readmodels import datasets as sample_queries
 from catalogue.readmodels import investigations as investigation_queries
 from catalogue.readmodels import tracking as queries
@@ -122,13 +122,25 @@ def update_shipment(
     run(store, caller, tr.SHIPMENT, shipment_id, command, if_match=if_match)
 
 
+#: What only who may see contact details is shown (see `tr.can_see_contact_details`).
+_CONTACT_DETAILS = ("sender", "return_address", "courier_account")
+
+
+def _without_contact_details(
+    caller: Caller, facts: tr.TrackingFacts, found: dict[str, Any]
+) -> dict[str, Any]:
+    if not tr.can_see_contact_details(caller.principal, facts):
+        found.update(dict.fromkeys(_CONTACT_DETAILS))
+    return found
+
+
 def get_shipment(store: EventStore, caller: Caller, shipment_id: UUID) -> dict[str, Any]:
-    """One shipment."""
+    """One shipment (addresses and courier account for who may see them)."""
     with reading(store) as connection:
-        _shipment_facts(connection, caller, shipment_id)
+        _, facts = _shipment_facts(connection, caller, shipment_id)
         found = queries.get_shipment(connection, shipment_id)
     assert found is not None
-    return found
+    return _without_contact_details(caller, facts, found)
 
 
 def list_shipments(
@@ -136,8 +148,11 @@ def list_shipments(
 ) -> Page:
     """An investigation's shipments."""
     with reading(store) as connection:
-        _tracking_facts(connection, caller, investigation_id, None, "investigation")
-        return queries.list_shipments(connection, investigation_id, cursor, limit)
+        facts = _tracking_facts(connection, caller, investigation_id, None, "investigation")
+        page = queries.list_shipments(connection, investigation_id, cursor, limit)
+    for shipment in page.items:
+        _without_contact_details(caller, facts, shipment)
+    return page
 
 
 # -- parcels --------------------------------------------------------------------------------
@@ -223,17 +238,16 @@ def _resolve_items(
     investigation_id: UUID,
     parcel_id: UUID,
     inputs: Sequence[ItemInput],
-) -> tuple[list[tr.AddItem], list[smp.RegisterSample]]:
-    """The decider's commands for the inputs, and the samples that must be registered."""
-    commands: list[tr.AddItem] = []
-    new_samples: dict[str, smp.RegisterSample] = {}
+) -> tuple[list[tr.AddItem], list[tuple[int, smp.RegisterSample]]]:
+    """The decider's commands for the inputs, and the samples that must be registered (with
+    the index of the first item that names each)."""
+    specs: list[tr.ItemSpec] = []
     for index, item in enumerate(inputs):
         spec = item.spec
         if item.parent is not None:
             if spec.parent_id is not None:
                 raise InvalidCommand("give parent or parent_id, not both", f"items.{index}.parent")
             spec = spec.model_copy(update={"parent_id": tr.item_id_for(parcel_id, item.parent)})
-        owner: UUID | None = None
         if item.sample is not None:
             if spec.sample_id is not None:
                 raise InvalidCommand(
@@ -241,21 +255,36 @@ def _resolve_items(
                 )
             sample_id = smp.sample_id_for(investigation_id, item.sample.name)
             spec = spec.model_copy(update={"sample_id": sample_id})
-            owner = sample_queries.owner_of_sample(connection, sample_id)
-            if owner is None and item.sample.name not in new_samples:
-                new_samples[item.sample.name] = smp.RegisterSample(
-                    investigation_id=investigation_id,
-                    name=item.sample.name,
-                    description=item.sample.description,
-                    chemical_formula=item.sample.chemical_formula,
-                    safety_information=item.sample.safety_information,
-                    hazards=item.sample.hazards,
-                )
-            owner = investigation_id if owner is None else owner
-        elif spec.sample_id is not None:
-            owner = sample_queries.owner_of_sample(connection, spec.sample_id)
+        specs.append(spec)
+    # One lookup for every sample a request names (up to 500).
+    owners = sample_queries.owners_of_samples(
+        connection, {s.sample_id for s in specs if s.sample_id is not None}
+    )
+    commands: list[tr.AddItem] = []
+    new_samples: dict[UUID, tuple[int, smp.RegisterSample]] = {}
+    for index, (item, spec) in enumerate(zip(inputs, specs, strict=True)):
+        owner = None if spec.sample_id is None else owners.get(spec.sample_id)
+        if item.sample is not None and owner is None:
+            assert spec.sample_id is not None
+            # Named and new: registered in the same append, so it belongs to this investigation.
+            owner = investigation_id
+            register = smp.RegisterSample(
+                investigation_id=investigation_id,
+                name=item.sample.name,
+                description=item.sample.description,
+                chemical_formula=item.sample.chemical_formula,
+                safety_information=item.sample.safety_information,
+                hazards=item.sample.hazards,
+            )
+            new_samples.setdefault(spec.sample_id, (index, register))
         commands.append(tr.AddItem(spec, owner))
     return commands, list(new_samples.values())
+
+
+def _at_item(index: int, error: DomainError, within: str = "") -> DomainError:
+    """The error of one item of a request, naming it: one request declares up to 500."""
+    field = ".".join(part for part in (f"items.{index}", within, error.field or "") if part)
+    return type(error)(f"items[{index}]: {error.detail}", field)
 
 
 def add_items(
@@ -272,45 +301,34 @@ def add_items(
     with reading(store) as connection:
         ref, facts = _parcel_facts(connection, caller, parcel_id)
         _require_participant(caller, facts, "declare items in this parcel")
-        commands, new_samples = _resolve_items(connection, ref.investigation_id, parcel_id, items)
-    for attempt in range(ATTEMPTS):
-        state, version = load(store, tr.PARCEL, parcel_id)
-        if if_match is not None and if_match != version:
-            raise PreconditionFailed(
-                f"If-Match names version {if_match}, but the parcel is at version {version}"
+
+    def decide(state: tr.Parcel) -> Decision:
+        # Looked up on every attempt: a sample another request registered meanwhile is
+        # then linked, not registered a second time.
+        with reading(store) as connection:
+            commands, new_samples = _resolve_items(
+                connection, ref.investigation_id, parcel_id, items
             )
-        parcel_events: list[Event] = []
+        events: list[Event] = []
         for index, command in enumerate(commands):
             try:
-                events = tr.decide_parcel(state, command)
-            except InvalidCommand as error:
-                # Name the item at fault: one request declares up to 500.
-                field = f"items.{index}.{error.field}" if error.field else f"items.{index}"
-                raise type(error)(f"items[{index}]: {error.detail}", field) from None
-            for event in events:
+                decided = tr.decide_parcel(state, command)
+            except DomainError as error:
+                raise _at_item(index, error) from None
+            for event in decided:
                 state = tr.evolve_parcel(state, event)
-            parcel_events.extend(events)
-        appends = [
-            StreamAppend(
-                smp.sample_stream(smp.sample_id_for(sample.investigation_id, sample.name)),
-                smp.decide_sample(smp.Sample(), sample),
-                NO_STREAM,
-            )
-            for sample in new_samples
-        ]
-        appends.append(StreamAppend(tr.PARCEL.stream(parcel_id), parcel_events, version))
-        try:
-            result = store.append(appends, caller.metadata())
-        except ConcurrencyConflict:
-            if if_match is not None:
-                raise PreconditionFailed(
-                    f"the parcel changed after version {if_match}; fetch it and try again"
-                ) from None
-            if attempt == ATTEMPTS - 1:
-                raise
-            continue
-        return result.versions[tr.PARCEL.stream(parcel_id)]
-    raise AssertionError("unreachable")  # pragma: no cover
+            events.extend(decided)
+        registrations = []
+        for index, sample in new_samples:
+            try:
+                registered = smp.decide_sample(smp.Sample(), sample)
+            except DomainError as error:
+                raise _at_item(index, error, "sample") from None
+            stream = smp.sample_stream(smp.sample_id_for(sample.investigation_id, sample.name))
+            registrations.append(StreamAppend(stream, registered, NO_STREAM))
+        return Decision(events, registrations)
+
+    return execute(store, caller, tr.PARCEL, parcel_id, decide, if_match=if_match).version
 
 
 def change_item(
@@ -369,14 +387,15 @@ def move_parcel(
     """Take a parcel a step in its life cycle; return its new version."""
     with reading(store) as connection:
         _, facts = _parcel_facts(connection, caller, parcel_id)
+        # Who may act is settled before the session is looked up: a reader who may not
+        # move the parcel must not learn which investigation ids exist.
+        roles = tr.roles_of(caller.principal, facts)
+        require(bool(roles), caller.principal, "move this parcel")
         session = None
         if step.session_id is not None:
             session = queries.session_of(connection, step.session_id)
             if session is None:
                 raise InvalidCommand("no investigation with that session_id", "session_id")
-    roles = tr.roles_of(caller.principal, facts)
-    if not roles:
-        require(False, caller.principal, "move this parcel")
     when = check_aware(step.time or caller.now, "time")
     if when > caller.now:
         raise InvalidCommand("time is in the future", "time")
@@ -412,7 +431,7 @@ def get_parcel(store: EventStore, caller: Caller, parcel_id: UUID) -> dict[str, 
         {"status": to, "by": sorted(actors), "allowed": bool(actors & roles)}
         for to, actors in steps.items()
     ]
-    return found
+    return _without_contact_details(caller, facts, found)
 
 
 def list_parcels(
@@ -424,11 +443,23 @@ def list_parcels(
     cursor: str | None,
     limit: int,
 ) -> Page:
-    """Parcels of an investigation (sent by it or scheduled for it), with their steps."""
+    """Parcels of an investigation, with their steps; for the staff and the session's local
+    contacts also those of other investigations scheduled for it."""
     with reading(store) as connection:
-        _tracking_facts(connection, caller, investigation_id, None, "investigation")
+        facts = _tracking_facts(connection, caller, investigation_id, None, "investigation")
+        # A parcel scheduled for this session is readable by whoever plays a part in the
+        # session (its local contacts, the beamline, the stores, safety), not by its
+        # participants as such: it is another investigation's.
+        as_session = tr.TrackingFacts(facts.investigation, facts.investigation)
+        session_roles = tr.roles_of(caller.principal, as_session) - {tr.Actor.PARTICIPANT}
         return queries.list_parcels(
-            connection, investigation_id, status, shipment_id, cursor, limit
+            connection,
+            investigation_id,
+            status,
+            shipment_id,
+            cursor,
+            limit,
+            include_scheduled=bool(session_roles),
         )
 
 
@@ -437,6 +468,8 @@ def parcel_label(
 ) -> bytes:
     """The parcel's printable label (PDF), its QR code linking to its page in the API."""
     parcel = get_parcel(store, caller, parcel_id)
+    if parcel["sender"] is None:
+        raise Forbidden("a parcel's label, with its addresses, is for who prepares or ships it")
     sender = tr.Address.model_validate(parcel["sender"])
     back = parcel["return_address"]
     returned = parcel["after_experiment"] == tr.AfterExperiment.RETURN and back is not None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -49,6 +50,16 @@ def owner_of_sample(connection: Connection, sample_id: UUID) -> UUID | None:
     """The investigation a sample belongs to, or None if there is no such sample."""
     query = select(samples.c.investigation_id).where(samples.c.id == sample_id)
     return connection.execute(query).scalar()
+
+
+def owners_of_samples(connection: Connection, sample_ids: Collection[UUID]) -> dict[UUID, UUID]:
+    """The investigation of each of these samples that exists."""
+    if not sample_ids:
+        return {}
+    query = select(samples.c.id, samples.c.investigation_id).where(
+        samples.c.id.in_(sorted(sample_ids))
+    )
+    return {row.id: row.investigation_id for row in connection.execute(query)}
 
 
 def owner_of_dataset(connection: Connection, dataset_id: UUID) -> tuple[UUID, bool] | None:

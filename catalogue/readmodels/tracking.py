@@ -135,13 +135,14 @@ def list_parcels(
     shipment_id: UUID | None,
     cursor: str | None,
     limit: int,
+    *,
+    include_scheduled: bool,
 ) -> Page:
-    """Parcels of an investigation (or scheduled for it), oldest first, each with its steps."""
+    """Parcels of an investigation, oldest first, each with its steps; `include_scheduled`:
+    also the parcels of other investigations (of the proposal) scheduled for it."""
+    own = parcels.c.investigation_id == investigation_id
     query = select(parcels).where(
-        or_(
-            parcels.c.investigation_id == investigation_id,
-            parcels.c.session_id == investigation_id,
-        )
+        or_(own, parcels.c.session_id == investigation_id) if include_scheduled else own
     )
     if status is not None:
         query = query.where(parcels.c.status == status.value)

@@ -22,7 +22,7 @@ from fastapi.testclient import TestClient
 
 from catalogue.domain.access import OPERATOR
 from catalogue.domain.samples import sample_id_for
-from catalogue.portal import identity
+from catalogue.portal import identity, instruments
 from catalogue.portal.execution import Caller
 from tests.e2e.portal import (
     INSTRUMENT,
@@ -146,14 +146,16 @@ def puck_with_samples(prefix: str, dangerous: bool = False) -> list[dict[str, An
 @pytest.fixture
 def team(database_url: str, tmp_path: Path) -> Iterator[Team]:
     """Paula (principal investigator), Colin (collaborator), Lena (local contact), Sam (safety
-    group), Tom (stores), Vera (nobody's), Ines (scientist of another beamline), Alice
-    (admin); one investigation of proposal MX-2345 on ID23-1, starting in ten days."""
+    group), Tom (stores), Vera (nobody's), Ines (scientist of another beamline), Ivan
+    (scientist of ID23-1), Alice (admin); one investigation of proposal MX-2345 on ID23-1,
+    starting in ten days."""
     for portal in make_portal(database_url, tmp_path):
         store = portal.store
         tokens = {"alice": portal.admin.token}
-        for name in ("paula", "colin", "lena", "sam", "tom", "vera", "ines"):
+        for name in ("paula", "colin", "lena", "sam", "tom", "vera", "ines", "ivan"):
             tokens[name] = add_user(store, name).token
         add_instrument(store, "BM29", ["ines"])
+        instruments.add_scientist(store, CLI, INSTRUMENT, "ivan")
         for group, member in (("safety", "sam"), ("stores", "tom")):
             identity.ensure_group(store, CLI, group, f"the {group}")
             identity.add_member(store, CLI, group, member)
@@ -425,18 +427,6 @@ def test_malformed_steps_are_refused_with_the_field_at_fault(
     assert statuses(team.get_parcel(parcel["id"])) == ["CREATED"]
 
 
-def test_a_session_of_another_proposal_is_refused(team: Team) -> None:
-    other = team.portal.create_investigation(
-        "MX-9999", start=iso(SESSION_START), end=iso(SESSION_START + timedelta(days=1))
-    )
-    parcel = team.parcel(team.shipment()["id"])
-    response = team.as_("paula").post(
-        f"{TRACKING}/parcels/{parcel['id']}/steps",
-        json={"status": "SCHEDULED", "session_id": other["id"]},
-    )
-    assert "MX-9999" in assert_problem(response, 422, field="session_id")["detail"]
-
-
 def test_a_bad_item_refuses_the_whole_request_and_registers_no_sample(team: Team) -> None:
     parcel = team.parcel(team.shipment()["id"])
     items = [
@@ -628,3 +618,117 @@ def test_dangerous_goods_are_mailed_to_the_safety_group(team: Team) -> None:
     assert message["Message-ID"] == rows[0]["message_id"]
     assert "MX-2345" in message["Subject"]
     assert f"/api/v1/tracking/parcels/{ready['id']}" in message.get_payload(decode=True).decode()
+
+
+def test_contact_details_are_for_who_prepares_checks_or_ships(team: Team) -> None:
+    shipment = team.shipment()
+    parcel = team.parcel(shipment["id"])
+    ready = team.ready_parcel("cd", dangerous=False)
+    for who in ("paula", "sam", "tom", "alice"):
+        seen = team.as_(who).get(f"{TRACKING}/shipments/{shipment['id']}").json()
+        assert seen["sender"]["phone"] == ADDRESS["phone"], who
+        assert seen["courier_account"] == "123456", who
+        assert team.get_parcel(parcel["id"], who)["sender"]["name"] == "Dr Paula Pi", who
+    # The beamline's scientist takes beamline steps and the collaborator reads: neither
+    # needs the addresses, nor the courier account that could be billed.
+    for who in ("ivan", "colin"):
+        seen = team.as_(who).get(f"{TRACKING}/shipments/{shipment['id']}").json()
+        assert (seen["sender"], seen["return_address"], seen["courier_account"]) == (
+            None,
+            None,
+            None,
+        ), who
+        listed = team.as_(who).get(
+            f"{TRACKING}/shipments", params={"investigation_id": team.investigation_id}
+        )
+        assert {s["sender"] is None for s in listed.json()["items"]} == {True}, who
+        assert team.get_parcel(parcel["id"], who)["sender"] is None, who
+        label = team.as_(who).get(f"{TRACKING}/parcels/{ready['id']}/label.pdf")
+        assert_problem(label, 403, "forbidden")
+
+
+def test_parcels_scheduled_for_a_session_are_listed_for_its_staff_only(team: Team) -> None:
+    """A parcel of the proposal's other investigation, scheduled for this session, is the
+    session's local contact's business, not its participants'."""
+    other = team.portal.create_investigation(
+        "MX-2345",
+        visit_id="mx2345-second-visit",
+        start=iso(SESSION_START + timedelta(days=3)),
+        end=iso(SESSION_START + timedelta(days=4)),
+    )
+    response = team.portal.client.put(
+        f"{INVESTIGATIONS}/{other['id']}/participants/vera",
+        json={"role": "principal_investigator"},
+    )
+    assert response.status_code == 200, response.text
+    shipment = team.as_("vera").post(
+        f"{TRACKING}/shipments",
+        json={"investigation_id": other["id"], "name": "theirs", "sender": ADDRESS},
+    )
+    assert shipment.status_code == 201, shipment.text
+    parcel = team.as_("vera").post(
+        f"{TRACKING}/shipments/{shipment.json()['id']}/parcels",
+        json={"name": "p", "after_experiment": "destroy"},
+    )
+    parcel_id = parcel.json()["id"]
+    scheduled = team.as_("vera").post(
+        f"{TRACKING}/parcels/{parcel_id}/steps",
+        json={"status": "SCHEDULED", "session_id": team.investigation_id},
+    )
+    assert scheduled.status_code == 200, scheduled.text
+
+    def listed(who: str) -> list[str]:
+        response = team.as_(who).get(
+            f"{TRACKING}/parcels", params={"investigation_id": team.investigation_id}
+        )
+        assert response.status_code == 200, response.text
+        return [p["id"] for p in response.json()["items"]]
+
+    for who in ("lena", "tom", "alice"):
+        assert listed(who) == [parcel_id], who
+        assert team.get_parcel(parcel_id, who)["id"] == parcel_id
+    for who in ("paula", "colin"):
+        assert listed(who) == [], who
+        assert_problem(team.as_(who).get(f"{TRACKING}/parcels/{parcel_id}"), 404, "not-found")
+
+
+def test_a_new_sample_refused_names_its_item(team: Team) -> None:
+    parcel = team.parcel(team.shipment()["id"])
+    items = [
+        {"name": "fine", "kind": "tool"},
+        {"name": "bad", "kind": "sample", "sample": {"name": "s", "hazards": ["H999"]}},
+    ]
+    response = team.as_("paula").post(
+        f"{TRACKING}/parcels/{parcel['id']}/items", json={"items": items}
+    )
+    body = assert_problem(response, 422, field="items.1.sample.hazards.0")
+    assert body["detail"].startswith("items[1]: ")
+    twice = [{"name": "same", "kind": "tool"}, {"name": "same", "kind": "tool"}]
+    response = team.as_("paula").post(
+        f"{TRACKING}/parcels/{parcel['id']}/items", json={"items": twice}
+    )
+    assert_problem(response, 409, field="items.1.name")
+    assert team.get_parcel(parcel["id"])["items"] == []
+
+
+@pytest.mark.parametrize("field", ["sender", "return_address", "courier_account", "comment"])
+def test_a_null_in_a_shipment_patch_is_refused_not_ignored(team: Team, field: str) -> None:
+    shipment = team.shipment()
+    response = team.as_("paula").patch(f"{TRACKING}/shipments/{shipment['id']}", json={field: None})
+    assert_problem(response, 422, field=field)
+    assert team.as_("paula").get(f"{TRACKING}/shipments/{shipment['id']}").json() == shipment
+
+
+def test_a_reader_who_may_not_move_a_parcel_learns_nothing_from_session_ids(team: Team) -> None:
+    parcel = team.parcel(team.shipment()["id"])
+    path = f"{TRACKING}/parcels/{parcel['id']}/steps"
+    for session_id in (team.investigation_id, "00000000-0000-4000-8000-000000000009"):
+        step = {"status": "SCHEDULED", "session_id": session_id}
+        assert_problem(team.as_("colin").post(path, json=step), 403, "forbidden")
+    other = team.portal.create_investigation(
+        "HC-7777", start=iso(SESSION_START), end=iso(SESSION_START + timedelta(days=1))
+    )
+    refused = team.as_("paula").post(path, json={"status": "SCHEDULED", "session_id": other["id"]})
+    detail = assert_problem(refused, 422, field="session_id")["detail"]
+    assert "HC-7777" not in detail
+    assert "not a session of proposal MX-2345" in detail

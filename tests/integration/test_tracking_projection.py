@@ -154,7 +154,13 @@ def run_workload(services: Services) -> dict[str, UUID]:
     waiting = parcel("waiting")
     declare(waiting, "w", "2.2")
     move(paula, waiting, ST.READY)
-    return {"returned": returned, "refused": refused, "cancelled": cancelled, "waiting": waiting}
+    return {
+        "investigation": investigation,
+        "returned": returned,
+        "refused": refused,
+        "cancelled": cancelled,
+        "waiting": waiting,
+    }
 
 
 def queries_sample(services: Services, parcel_id: UUID, item_name: str) -> UUID:
@@ -180,7 +186,11 @@ def snapshot(services: Services) -> dict[str, list[tuple[Any, ...]]]:
 def test_the_workload_leaves_the_parcels_as_written(services: Services) -> None:
     ids = run_workload(services)
     with services.store.engine.connect() as connection:
-        parcels = {name: queries.get_parcel(connection, i) for name, i in ids.items()}
+        parcels = {
+            name: queries.get_parcel(connection, i)
+            for name, i in ids.items()
+            if name != "investigation"
+        }
     status = {name: p["status"] for name, p in parcels.items() if p is not None}
     assert status == {
         "returned": "BACK_USER",

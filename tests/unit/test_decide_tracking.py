@@ -278,7 +278,7 @@ def walk(
             details = {"tracking_number": TRACKING}
         elif status is ST.BACK_USER:
             details = {"tracking_number": RETURN_TRACKING}
-        elif status is ST.REFUSED:
+        elif status in (ST.REFUSED, ST.DESTROYED):
             details = {"comment": COMMENT}
         events.append(
             ParcelStatusChanged(
@@ -582,7 +582,7 @@ DETAIL_CASES = [
                  "session_id", "names the session the parcel is for"), id="schedule-no-session"),
     pytest.param(at(ST.CREATED), move(ST.SCHEDULED, P, session=replace(SESSION,
                  proposal="MX-9999")), Rejected(InvalidCommand, "session_id",
-                 "belongs to proposal MX-9999, not MX-2345"), id="schedule-other-proposal"),
+                 "is not a session of proposal MX-2345"), id="schedule-other-proposal"),
     pytest.param(at(ST.CREATED), move(ST.SCHEDULED, P, session=ENDED), Rejected(InvalidCommand,
                  "session_id", f"session {SESSION_ID} ended on 2026-11-24"),
                  id="schedule-ended-session"),
@@ -629,6 +629,12 @@ DETAIL_CASES = [
                  id="return-a-parcel-to-destroy"),
     pytest.param(at(ST.BACK_STORES, after=AfterExperiment.DESTROY), move(ST.DESTROYED, T),
                  [moved(ST.DESTROYED, ST.BACK_STORES, T)], id="destroy-a-parcel-to-destroy"),
+    pytest.param(at(ST.BACK_STORES), move(ST.DESTROYED, T, comment=" "), Rejected(InvalidCommand,
+                 "comment", "asked for this parcel back: destroying it says why"),
+                 id="destroy-a-parcel-to-return-without-reason"),
+    pytest.param(at(ST.BACK_STORES), move(ST.DESTROYED, T, comment="leaking: unsafe to ship"),
+                 [moved(ST.DESTROYED, ST.BACK_STORES, T, comment="leaking: unsafe to ship")],
+                 id="destroy-a-parcel-to-return-with-reason"),
     pytest.param(walk((ST.SCHEDULED,), content=()), move(ST.READY, P), Rejected(DomainError,
                  "items", "an empty parcel cannot be declared ready"), id="ready-when-empty"),
     pytest.param([*at(ST.SCHEDULED, content=SAFE_CONTENT),
