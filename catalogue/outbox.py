@@ -15,7 +15,7 @@ from uuid import UUID
 
 from sqlalchemy import Connection, Engine, and_, or_, select, update
 
-from catalogue.database import write_transaction
+from catalogue.database import read_transaction, write_transaction
 from catalogue.errors import DomainError, NotFound
 from catalogue.mail import DeliveryError, Mail, Mailer
 from catalogue.projections import insert_missing
@@ -121,14 +121,16 @@ def claim_due(
     """
     lease_over = now - timedelta(seconds=policy.lease)
     abandoned = and_(outbox.c.status == "sending", outbox.c.claimed_at < lease_over)
+    pending = and_(outbox.c.status == "pending", outbox.c.next_attempt_at <= now)
+    # Every process polls every second: an idle poll reads (on the due index) and never
+    # takes the write lock, which on SQLite would hold up every append meanwhile.
+    with read_transaction(engine) as connection:
+        idle = connection.execute(select(outbox.c.id).where(or_(pending, abandoned)).limit(1))
+        if idle.first() is None:
+            return []
     due = (
         select(outbox.c.id)
-        .where(
-            or_(
-                and_(outbox.c.status == "pending", outbox.c.next_attempt_at <= now),
-                and_(abandoned, outbox.c.attempts < policy.max_attempts),
-            )
-        )
+        .where(or_(pending, and_(abandoned, outbox.c.attempts < policy.max_attempts)))
         .order_by(outbox.c.next_attempt_at)
         .limit(limit)
         .with_for_update(skip_locked=True)

@@ -14,7 +14,7 @@ from catalogue.domain.investigations import Role
 from catalogue.errors import ProjectionError
 from catalogue.events import RecordedEvent
 from catalogue.outbox import Notice, enqueue
-from catalogue.projections import Mode, Projection, Status, read_checkpoint
+from catalogue.projections import Mode, Projection
 from catalogue.readmodels.projection import stream_key, type_names
 from catalogue.schema import group_members, outbox, parcels, participants, users
 
@@ -62,31 +62,34 @@ class TrackingNotifications(Projection):
         """Keep the outbox: its rows record what was sent, which events cannot tell again."""
 
     def apply(self, connection: Connection, batch: Sequence[RecordedEvent]) -> None:
-        """Queue one notice per recipient of each notified step."""
+        """Queue one notice per recipient of each notified step.
+
+        A step is mailed unless it is older than `max_age` when first seen. A rebuild
+        therefore mails nothing twice (rows already written are kept as they are) but does
+        mail recent steps that were never queued, such as those the runner had not reached.
+        """
         steps = [e for e in batch if _recipients_kind(e.payload) is not None]
         if not steps:
             return
         now = datetime.now(UTC)
-        rebuilding = read_checkpoint(connection, self.name).status is Status.REBUILDING
         parcel_rows = _parcels(connection, {UUID(stream_key(e.stream)) for e in steps})
+        missing = {stream_key(e.stream) for e in steps} - {str(p) for p in parcel_rows}
+        if missing:
+            # Every step follows its parcel's creation, so a row is missing only while the
+            # tracking projection is rebuilt: fail the batch, the runner retries it.
+            raise ProjectionError(f"parcel {min(missing)} is not in the tracking read model yet")
+        people = _People.of(connection, steps, parcel_rows.values())
         fresh: list[Notice] = []
         stale: list[Notice] = []
         for event in steps:
-            parcel = parcel_rows.get(UUID(stream_key(event.stream)))
-            if parcel is None:
-                # Every step follows its parcel's creation, so the row is missing only while
-                # the tracking projection is rebuilt: fail the batch, the runner retries it.
-                raise ProjectionError(
-                    f"parcel {stream_key(event.stream)} is not in the tracking read model yet"
-                )
-            notices = self._notices(connection, event, parcel)
+            notices = self._notices(event, parcel_rows[UUID(stream_key(event.stream))], people)
             old = now - event.recorded_at > self.settings.max_age
-            (stale if rebuilding or old else fresh).extend(notices)
+            (stale if old else fresh).extend(notices)
         enqueue(connection, fresh, self.settings.mail_domain, now, "pending")
         enqueue(connection, stale, self.settings.mail_domain, now, "suppressed")
 
     def _notices(
-        self, connection: Connection, event: RecordedEvent, parcel: dict[str, object]
+        self, event: RecordedEvent, parcel: dict[str, object], people: _People
     ) -> list[Notice]:
         moved = event.payload
         assert isinstance(moved, tr.ParcelStatusChanged)
@@ -96,11 +99,11 @@ class TrackingNotifications(Projection):
         session = parcel["session_id"] if isinstance(parcel["session_id"], UUID) else None
         recipients: set[str] = set()
         if audience == "safety":
-            recipients |= _group_emails(connection, tr.SAFETY_GROUP)
+            recipients |= people.safety
         else:
-            recipients |= _participant_emails(connection, investigation, None)
+            recipients |= people.participants(investigation)
             if audience == "participants+local" and session is not None:
-                recipients |= _participant_emails(connection, session, Role.LOCAL_CONTACT)
+                recipients |= people.participants(session, Role.LOCAL_CONTACT)
         proposal = str(parcel["proposal"])
         if tr.is_industrial(proposal) and self.settings.industry_email:
             recipients.add(self.settings.industry_email)
@@ -179,23 +182,51 @@ def _parcels(connection: Connection, ids: Iterable[UUID]) -> dict[UUID, dict[str
     return {row.id: dict(row._mapping) for row in rows}
 
 
-def _participant_emails(
-    connection: Connection, investigation_id: UUID, role: Role | None
-) -> set[str]:
-    query = (
-        select(users.c.email)
-        .join(participants, participants.c.username == users.c.username)
-        .where(participants.c.investigation_id == investigation_id)
-    )
-    if role is not None:
-        query = query.where(participants.c.role == role.value)
-    return {email for email in connection.execute(query).scalars() if email}
+@dataclass(frozen=True, slots=True)
+class _People:
+    """Who may be told, read once per batch: the safety group's addresses, and each
+    involved investigation's participants' addresses by role."""
 
+    safety: set[str]
+    by_investigation: dict[UUID, list[tuple[str, str]]]
 
-def _group_emails(connection: Connection, group: str) -> set[str]:
-    query = (
-        select(users.c.email)
-        .join(group_members, group_members.c.username == users.c.username)
-        .where(group_members.c.group_name == group)
-    )
-    return {email for email in connection.execute(query).scalars() if email}
+    @classmethod
+    def of(
+        cls,
+        connection: Connection,
+        steps: Sequence[RecordedEvent],
+        parcel_rows: Iterable[dict[str, object]],
+    ) -> _People:
+        investigations: set[UUID] = set()
+        for parcel in parcel_rows:
+            for key in ("investigation_id", "session_id"):
+                value = parcel[key]
+                if isinstance(value, UUID):
+                    investigations.add(value)
+        safety: set[str] = set()
+        if any(_recipients_kind(e.payload) == "safety" for e in steps):
+            query = (
+                select(users.c.email)
+                .join(group_members, group_members.c.username == users.c.username)
+                .where(group_members.c.group_name == tr.SAFETY_GROUP)
+            )
+            safety = {email for email in connection.execute(query).scalars() if email}
+        by_investigation: dict[UUID, list[tuple[str, str]]] = {}
+        if investigations:
+            query = (
+                select(participants.c.investigation_id, participants.c.role, users.c.email)
+                .join(users, users.c.username == participants.c.username)
+                .where(participants.c.investigation_id.in_(sorted(investigations)))
+            )
+            for investigation_id, role, email in connection.execute(query):
+                if email:
+                    by_investigation.setdefault(investigation_id, []).append((role, email))
+        return cls(safety, by_investigation)
+
+    def participants(self, investigation_id: UUID, role: Role | None = None) -> set[str]:
+        """Addresses of an investigation's participants (of one role, if given)."""
+        return {
+            email
+            for held, email in self.by_investigation.get(investigation_id, [])
+            if role is None or held == role.value
+        }

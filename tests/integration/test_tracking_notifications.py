@@ -424,29 +424,50 @@ def test_old_steps_are_recorded_as_suppressed(world: World) -> None:
     assert sorted(mailer_seen) == ALL_PARTICIPANTS
 
 
-def test_a_rebuild_records_history_as_suppressed(world: World) -> None:
+def test_a_rebuild_mails_what_was_never_queued_unless_it_is_old(world: World) -> None:
+    """A rebuild over history: steps already queued keep their rows (nothing is mailed
+    twice), recent steps never queued (the runner had not reached them) are mailed, old
+    ones are recorded as suppressed."""
     investigation, session = world.investigations("MX-2345")
     parcel = world.parcel(investigation, "History", dangerous=("2.2",))
     world.move(parcel, ST.SCHEDULED, session_id=session)
+    before_ready = head(world.services)
     world.move(parcel, ST.READY)
     world.move(parcel, ST.REFUSED, comment="no")
+    queued = Notified(world.services)()  # the runner queued the safety notice and refusal
+    assert {r["status"] for r in queued} == {"pending"}
+    with write_transaction(world.services.engine) as connection:
+        connection.execute(update(outbox).values(status="sent"))
+        _age_events(connection, before_ready, timedelta(days=8))  # READY is now old
+    world.move(parcel, ST.SCHEDULED, session_id=session)
+    world.move(parcel, ST.READY)  # appended, not yet reached by the runner
 
     projection = notifications(world.services)
     rebuild(world.services.store, projection, batch_size=2)
     rows = outbox_rows(world.services)
-    assert recipients(rows) == sorted([email("safe1"), email("safe2"), *ALL_PARTICIPANTS])
-    assert {r["status"] for r in rows} == {"suppressed"}
+    first = [r for r in rows if r["id"] in {q["id"] for q in queued}]
+    assert sorted((r["recipient"], r["status"]) for r in first) == sorted(
+        (r["recipient"], "sent") for r in queued
+    )
+    latest = [r for r in rows if r["id"] not in {q["id"] for q in queued}]
+    assert recipients(latest) == [email("safe1"), email("safe2")]
+    assert {r["status"] for r in latest} == {"pending"}
     with read_transaction(world.services.engine) as connection:
         assert read_checkpoint(connection, projection.name).status is Status.LIVE
 
-    # Live again: the next step is sent.
+
+def test_a_first_rebuild_over_old_history_mails_nobody(world: World) -> None:
+    investigation, session = world.investigations("MX-2345")
+    parcel = world.parcel(investigation, "Ancient", dangerous=("2.2",))
     world.move(parcel, ST.SCHEDULED, session_id=session)
     world.move(parcel, ST.READY)
-    new = Notified(world.services)
-    new.seen = {r["id"] for r in rows}
-    after = new()
-    assert recipients(after) == [email("safe1"), email("safe2")]
-    assert {r["status"] for r in after} == {"pending"}
+    world.move(parcel, ST.REFUSED, comment="no")
+    with write_transaction(world.services.engine) as connection:
+        _age_events(connection, 0, timedelta(days=30))
+    rebuild(world.services.store, notifications(world.services), batch_size=2)
+    rows = outbox_rows(world.services)
+    assert recipients(rows) == sorted([email("safe1"), email("safe2"), *ALL_PARTICIPANTS])
+    assert {r["status"] for r in rows} == {"suppressed"}
 
 
 def test_a_step_whose_parcel_is_not_projected_yet_waits_for_it(world: World) -> None:
