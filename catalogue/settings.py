@@ -69,8 +69,11 @@ class Settings(BaseSettings):
     )
     mail_from: str = Field(
         "catalogue@localhost",
-        pattern=r"^[^@\s]{1,64}@[^@\s]{1,253}$",
-        description="The sender address of the catalogue's mail.",
+        # The domain also names the Message-IDs (`<uuid@domain>`), which the outbox keeps
+        # in 200 characters.
+        pattern=r"^[^@\s]{1,64}@[^@\s]{1,150}$",
+        description="The sender address of the catalogue's mail (a domain of at most 150 "
+        "characters).",
     )
     industry_office_email: str | None = Field(
         None,

@@ -691,6 +691,11 @@ def evolve_parcel(state: Parcel, event: Event) -> Parcel:
     return state
 
 
+def where_is(status: ParcelStatus, named: str | None, instrument: str | None) -> str | None:
+    """Where a parcel is: the place its last step named, else what its status implies."""
+    return named or default_location(status, instrument)
+
+
 def default_location(status: ParcelStatus, instrument: str | None) -> str | None:
     """Where a parcel in `status` is when its last step named no place."""
     match status:

@@ -495,29 +495,34 @@ def parcel_label(
 
 
 def sample_whereabouts(store: EventStore, caller: Caller, sample_id: UUID) -> dict[str, Any]:
-    """Where a sample is now, and every parcel it travelled in."""
+    """Where a sample is now, and every parcel it travelled in that the caller may see."""
     with reading(store) as connection:
         owner = sample_queries.owner_of_sample(connection, sample_id)
         if owner is None:
             raise NotFound("no sample with that id")
+        readable: list[UUID] | None = None
         try:
             _tracking_facts(connection, caller, owner, None, "sample")
         except NotFound:
-            # Staff who handle the parcel (stores, the session's local contact) may ask too.
-            _readable_by_parcel(connection, caller, sample_id)
-        found = queries.sample_whereabouts(connection, sample_id)
+            # Staff who handle a parcel it is in (stores, the session's local contact) may
+            # ask too, and see those parcels only.
+            readable = _readable_parcels(connection, caller, sample_id)
+            if not readable:
+                raise
+        found = queries.sample_whereabouts(connection, sample_id, readable)
     assert found is not None
     return found
 
 
-def _readable_by_parcel(connection: Connection, caller: Caller, sample_id: UUID) -> None:
+def _readable_parcels(connection: Connection, caller: Caller, sample_id: UUID) -> list[UUID]:
+    readable = []
     for parcel_id in queries.parcels_for_sample(connection, sample_id):
         try:
             _parcel_facts(connection, caller, parcel_id)
         except NotFound:
             continue
-        return
-    raise NotFound("no sample with that id")
+        readable.append(parcel_id)
+    return readable
 
 
 def investigation_whereabouts(

@@ -3,7 +3,7 @@ the stores' and safety group's worklists."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
@@ -103,7 +103,7 @@ def parcel_summary(row: Any) -> dict[str, Any]:
     """A parcel's row as listings show it, with where it is."""
     parcel = dict(row._mapping)
     status = tr.ParcelStatus(parcel["status"])
-    parcel["location"] = parcel["location"] or tr.default_location(status, parcel["instrument"])
+    parcel["location"] = tr.where_is(status, parcel["location"], parcel["instrument"])
     parcel["dangerous"] = bool(parcel["dangerous_goods"])
     return parcel
 
@@ -121,8 +121,8 @@ def _steps(connection: Connection, parcel_ids: Sequence[UUID]) -> dict[UUID, lis
     for row in rows:
         step = dict(row._mapping)
         instrument = step.pop("instrument")
-        step["location"] = step["location"] or tr.default_location(
-            tr.ParcelStatus(step["status"]), instrument
+        step["location"] = tr.where_is(
+            tr.ParcelStatus(step["status"]), step["location"], instrument
         )
         found[row.parcel_id].append(step)
     return found
@@ -184,31 +184,51 @@ def get_parcel(connection: Connection, parcel_id: UUID) -> dict[str, Any] | None
     return parcel
 
 
-def _container_path(connection: Connection, item: dict[str, Any]) -> list[str]:
-    """Names of the containers an item is in, outermost first."""
-    path: list[str] = []
-    parent = item["parent_id"]
-    while parent is not None and len(path) <= tr.MAX_DEPTH:
-        row = connection.execute(
-            select(parcel_items.c.name, parcel_items.c.parent_id).where(parcel_items.c.id == parent)
-        ).first()
-        if row is None:
-            break
-        path.insert(0, row.name)
-        parent = row.parent_id
-    return path
+def _container_paths(connection: Connection, parcel_ids: Sequence[UUID]) -> dict[UUID, list[str]]:
+    """For each container of these parcels, the names from the outermost container down to
+    it (one query: a parcel's containers are few, and nest at most `MAX_DEPTH` deep)."""
+    containers = {
+        row.id: (row.name, row.parent_id)
+        for row in connection.execute(
+            select(parcel_items.c.id, parcel_items.c.name, parcel_items.c.parent_id).where(
+                parcel_items.c.parcel_id.in_(list(parcel_ids)),
+                parcel_items.c.kind == tr.ItemKind.CONTAINER.value,
+            )
+        )
+    }
+
+    def path(container_id: UUID) -> list[str]:
+        names: list[str] = []
+        current: UUID | None = container_id
+        while current is not None and current in containers and len(names) <= tr.MAX_DEPTH:
+            name, current = containers[current]
+            names.insert(0, name)
+        return names
+
+    return {container_id: path(container_id) for container_id in containers}
 
 
-#: Where a sample is: its parcel that is not cancelled, the most recently moved first.
+#: A sample's parcels, the one it is in now first: one in the facility's hands, else one
+#: being prepared, else one whose journey ended, cancelled ones last; the latest moved first.
+ST = tr.ParcelStatus
+_STAGE = {
+    **dict.fromkeys((ST.SENT, ST.STORES, ST.BEAMLINE, ST.BACK_STORES, ST.LOST), 0),
+    **dict.fromkeys((ST.CREATED, ST.SCHEDULED, ST.READY, ST.REFUSED, ST.APPROVED), 1),
+    **dict.fromkeys((ST.BACK_USER, ST.DESTROYED), 2),
+    ST.CANCELLED: 3,
+}
 _PLACEMENT_ORDER = (
-    case((parcels.c.status == tr.ParcelStatus.CANCELLED.value, 1), else_=0),
+    case(*((parcels.c.status == status.value, stage) for status, stage in _STAGE.items())),
     parcels.c.status_at.desc(),
     parcels.c.id,
 )
 
 
-def sample_whereabouts(connection: Connection, sample_id: UUID) -> dict[str, Any] | None:
-    """Where a sample is now: its parcel, container path, status and place; None if unknown."""
+def sample_whereabouts(
+    connection: Connection, sample_id: UUID, readable: Collection[UUID] | None = None
+) -> dict[str, Any] | None:
+    """Where a sample is now: its parcel, container path, status and place; None if unknown.
+    `readable`: only these parcels (None: all)."""
     sample = connection.execute(
         select(samples.c.id, samples.c.name, samples.c.investigation_id).where(
             samples.c.id == sample_id
@@ -216,28 +236,39 @@ def sample_whereabouts(connection: Connection, sample_id: UUID) -> dict[str, Any
     ).first()
     if sample is None:
         return None
-    rows = connection.execute(
-        select(parcel_items, parcels)
+    query = (
+        select(
+            parcel_items.c.id.label("item_id"),
+            parcel_items.c.parent_id,
+            parcels.c.id,
+            parcels.c.name,
+            parcels.c.status,
+            parcels.c.status_at,
+            parcels.c.location,
+            parcels.c.instrument,
+        )
         .join(parcels, parcels.c.id == parcel_items.c.parcel_id)
         .where(parcel_items.c.sample_id == sample_id)
         .order_by(*_PLACEMENT_ORDER)
         .limit(20)
-    ).all()
+    )
+    if readable is not None:
+        query = query.where(parcels.c.id.in_(sorted(readable)))
+    rows = connection.execute(query).all()
+    paths = _container_paths(connection, [row.id for row in rows]) if rows else {}
     placements = []
     for row in rows:
-        item = {c.name: row._mapping[parcel_items.c[c.name]] for c in parcel_items.columns}
-        parcel = {c.name: row._mapping[parcels.c[c.name]] for c in parcels.columns}
-        status = tr.ParcelStatus(parcel["status"])
+        status = tr.ParcelStatus(row.status)
         placements.append(
             {
-                "parcel_id": parcel["id"],
-                "parcel_name": parcel["name"],
-                "item_id": item["id"],
-                "containers": _container_path(connection, item),
+                "parcel_id": row.id,
+                "parcel_name": row.name,
+                "item_id": row.item_id,
+                "containers": [] if row.parent_id is None else paths.get(row.parent_id, []),
                 "status": status,
-                "status_at": parcel["status_at"],
-                "location": parcel["location"] or tr.default_location(status, parcel["instrument"]),
-                "instrument": parcel["instrument"],
+                "status_at": row.status_at,
+                "location": tr.where_is(status, row.location, row.instrument),
+                "instrument": row.instrument,
             }
         )
     return {
@@ -286,7 +317,7 @@ def investigation_whereabouts(
                 "parcel_name": row.parcel_name,
                 "status": status,
                 "status_at": row.status_at,
-                "location": row.location or tr.default_location(status, row.instrument),
+                "location": tr.where_is(status, row.location, row.instrument),
             }
     items = [{"sample_id": r.id, "name": r.name, "current": latest.get(r.id)} for r in rows]
     return Page(items, next_cursor, total, exact)

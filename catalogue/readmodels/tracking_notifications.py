@@ -134,9 +134,8 @@ class TrackingNotifications(Projection):
         ]
         if parcel["instrument"]:
             lines.append(f"Beamline: {parcel['instrument']}")
-        location = moved.location or tr.default_location(
-            moved.status, parcel["instrument"] if isinstance(parcel["instrument"], str) else None
-        )
+        instrument = parcel["instrument"] if isinstance(parcel["instrument"], str) else None
+        location = tr.where_is(moved.status, moved.location, instrument)
         if location:
             lines.append(f"Where: {location}")
         if moved.tracking_number:

@@ -10,6 +10,7 @@ from uuid import UUID
 from sqlalchemy import Connection, bindparam, delete, select, update
 
 from catalogue.domain import tracking as tr
+from catalogue.domain.investigations import InvestigationUpdated
 from catalogue.events import RecordedEvent
 from catalogue.projections import Mode, Projection
 from catalogue.readmodels.projection import partial_update, set_versions, stream_key, type_names
@@ -42,7 +43,8 @@ class TrackingProjection(Projection):
 
     name = "tracking"
     mode = Mode.INLINE
-    handles = type_names((*tr.SHIPMENT_EVENTS, *tr.PARCEL_EVENTS))
+    # A session that moves moves the parcels scheduled for it (the worklists' order, labels).
+    handles = type_names((*tr.SHIPMENT_EVENTS, *tr.PARCEL_EVENTS, InvestigationUpdated))
     tables = (shipments, parcels, parcel_steps, parcel_items)
 
     def apply(self, connection: Connection, batch: Sequence[RecordedEvent]) -> None:
@@ -55,6 +57,16 @@ class TrackingProjection(Projection):
         for event in batch:
             key = UUID(stream_key(event.stream))
             payload = event.payload
+            if isinstance(payload, InvestigationUpdated):
+                if payload.start is not None:
+                    # Rare, and it touches many rows: the queued writes go first, in order.
+                    writes.flush()
+                    connection.execute(
+                        update(parcels)
+                        .where(parcels.c.session_id == key)
+                        .values(session_start=payload.start)
+                    )
+                continue
             if isinstance(payload, tr.ShipmentCreated | tr.ShipmentUpdated):
                 self._apply_shipment(writes, key, payload, event)
                 latest_shipment[key] = event

@@ -732,3 +732,26 @@ def test_a_reader_who_may_not_move_a_parcel_learns_nothing_from_session_ids(team
     detail = assert_problem(refused, 422, field="session_id")["detail"]
     assert "HC-7777" not in detail
     assert "not a session of proposal MX-2345" in detail
+
+
+def test_a_sample_in_two_parcels_is_where_the_facility_holds_it(team: Team) -> None:
+    first = team.ready_parcel("two", dangerous=False)
+    sample_id = next(i["sample_id"] for i in first["items"] if i["name"] == "two-lysozyme")
+    team.step("paula", first["id"], "SENT", tracking_number="TRACK-9")
+    team.step("tom", first["id"], "STORES")
+    # Meanwhile its owners prepare the next beamtime's parcel with the same sample.
+    second = team.parcel(team.shipment("next")["id"], "next-dewar")
+    team.items(second["id"], [{"name": "again", "kind": "sample", "sample_id": sample_id}])
+    path = f"{TRACKING}/samples/{sample_id}"
+
+    def current() -> tuple[str, str]:
+        where = team.as_("paula").get(path).json()
+        assert len(where["parcels"]) == 2
+        return where["current"]["parcel_id"], where["current"]["status"]
+
+    assert current() == (first["id"], "STORES")
+    for who, status in (("lena", "BEAMLINE"), ("tom", "BACK_STORES")):
+        team.step(who, first["id"], status)
+        assert current() == (first["id"], status)
+    team.step("tom", first["id"], "BACK_USER", tracking_number="RET-9")
+    assert current() == (second["id"], "CREATED")

@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 from uuid import UUID
 
 import pytest
+from pydantic import ValidationError
 from sqlalchemy import Connection, Engine, select
 
 from catalogue.database import create_engine, read_transaction, write_transaction
@@ -35,6 +36,7 @@ from catalogue.outbox import (
 from catalogue.projections import Mode, Projection, Status, read_checkpoint, save_checkpoint
 from catalogue.runner import catch_up, catch_up_batch, register_checkpoints
 from catalogue.schema import outbox
+from catalogue.settings import Settings
 from tests.integration.test_mail import SmtpServer, start_smtp_server
 from tests.sample_domain import ThingCreated, make_store
 
@@ -606,3 +608,13 @@ def test_concurrent_claims_take_disjoint_rows(engine: Engine, database_url: str)
     assert len(taken[0]) + len(taken[1]) == 60
     assert set(taken[0]) | set(taken[1]) == {r["id"] for r in rows(engine)}
     assert {r["attempts"] for r in rows(engine)} == {1}
+
+
+def test_the_longest_sender_domain_gives_message_ids_the_outbox_can_keep() -> None:
+    """The Message-ID's domain is the sender address's: the settings bound it so that the
+    id fits its column (PostgreSQL would refuse the row and stall the projection)."""
+    longest = Settings(mail_from="catalogue@" + "d" * 150)
+    domain = longest.mail_from.rsplit("@", 1)[1]
+    assert len(message_id(uuid.uuid4(), domain)) <= outbox.c.message_id.type.length
+    with pytest.raises(ValidationError):
+        Settings(mail_from="catalogue@" + "d" * 151)

@@ -45,6 +45,7 @@ def paula() -> Caller:
 
 
 ST = tr.ParcelStatus
+MOVED_START = START + timedelta(days=1)
 ADDRESS = tr.Address(name="Paula", street=("1 rue de la Chimie",), city="Grenoble", country="FR")
 
 
@@ -154,6 +155,13 @@ def run_workload(services: Services) -> dict[str, UUID]:
     waiting = parcel("waiting")
     declare(waiting, "w", "2.2")
     move(paula, waiting, ST.READY)
+    # The session moves a day later: the parcels scheduled for it follow.
+    investigations_portal.change_investigation(
+        store,
+        admin(),
+        investigation,
+        inv.UpdateInvestigation(start=MOVED_START, end=MOVED_START + timedelta(days=2)),
+    )
     return {
         "investigation": investigation,
         "returned": returned,
@@ -192,6 +200,7 @@ def test_the_workload_leaves_the_parcels_as_written(services: Services) -> None:
             if name != "investigation"
         }
     status = {name: p["status"] for name, p in parcels.items() if p is not None}
+    assert {p["session_start"] for p in parcels.values() if p is not None} == {MOVED_START}
     assert status == {
         "returned": "BACK_USER",
         "refused": "DESTROYED",
