@@ -13,7 +13,7 @@ from sqlalchemy import Connection
 from catalogue import outbox
 from catalogue.domain import samples as smp
 from catalogue.domain import tracking as tr
-from catalogue.domain.access import InvestigationFacts, require
+from catalogue.domain.access import InvestigationFacts, PrincipalKind, require
 from catalogue.domain.values import check_aware
 from catalogue.errors import DomainError, Forbidden, InvalidCommand, NotFound
 from catalogue.events import NO_STREAM, Event, StreamAppend
@@ -59,6 +59,11 @@ def _tracking_facts(
     return facts
 
 
+def _require_signed_in(caller: Caller, action: str) -> None:
+    """401 for an anonymous write, before any lookup could answer 404 instead."""
+    require(caller.principal.kind is not PrincipalKind.ANONYMOUS, caller.principal, action)
+
+
 def _require_participant(caller: Caller, facts: tr.TrackingFacts, action: str) -> None:
     require(tr.Actor.PARTICIPANT in tr.roles_of(caller.principal, facts), caller.principal, action)
 
@@ -90,6 +95,7 @@ def create_shipment(
 ) -> UUID:
     """Open a shipment for an investigation (its participants do)."""
     with reading(store) as connection:
+        _require_signed_in(caller, "open shipments for this investigation")
         facts = _tracking_facts(connection, caller, investigation_id, None, "investigation")
         _require_participant(caller, facts, "open shipments for this investigation")
         proposal = investigation_queries.proposal_of(connection, investigation_id)
@@ -117,6 +123,7 @@ def update_shipment(
 ) -> None:
     """Change a shipment's addresses, courier or comment."""
     with reading(store) as connection:
+        _require_signed_in(caller, "change this shipment")
         _, facts = _shipment_facts(connection, caller, shipment_id)
         _require_participant(caller, facts, "change this shipment")
     run(store, caller, tr.SHIPMENT, shipment_id, command, if_match=if_match)
@@ -168,6 +175,7 @@ def create_parcel(
 ) -> UUID:
     """Add a parcel to a shipment."""
     with reading(store) as connection:
+        _require_signed_in(caller, "add parcels to this shipment")
         (investigation_id, proposal), facts = _shipment_facts(connection, caller, shipment_id)
         _require_participant(caller, facts, "add parcels to this shipment")
         shipment = queries.get_shipment(connection, shipment_id)
@@ -196,6 +204,7 @@ def change_parcel(
 ) -> None:
     """Change a parcel's comment or what happens to it after the experiment."""
     with reading(store) as connection:
+        _require_signed_in(caller, "change this parcel")
         ref, facts = _parcel_facts(connection, caller, parcel_id)
         _require_participant(caller, facts, "change this parcel")
         shipment = queries.get_shipment(connection, ref.shipment_id)
@@ -299,6 +308,7 @@ def add_items(
     if not 1 <= len(items) <= MAX_ITEMS_PER_REQUEST:
         raise InvalidCommand(f"send 1 to {MAX_ITEMS_PER_REQUEST} items a request", "items")
     with reading(store) as connection:
+        _require_signed_in(caller, "declare items in this parcel")
         ref, facts = _parcel_facts(connection, caller, parcel_id)
         _require_participant(caller, facts, "declare items in this parcel")
 
@@ -341,6 +351,7 @@ def change_item(
 ) -> None:
     """Replace an item's declaration (its name stays)."""
     with reading(store) as connection:
+        _require_signed_in(caller, "change items of this parcel")
         _, facts = _parcel_facts(connection, caller, parcel_id)
         _require_participant(caller, facts, "change items of this parcel")
         owner = (
@@ -363,6 +374,7 @@ def remove_item(
 ) -> None:
     """Take an item out of a parcel."""
     with reading(store) as connection:
+        _require_signed_in(caller, "remove items of this parcel")
         _, facts = _parcel_facts(connection, caller, parcel_id)
         _require_participant(caller, facts, "remove items of this parcel")
     run(store, caller, tr.PARCEL, parcel_id, tr.RemoveItem(item_id), if_match=if_match)
@@ -385,6 +397,7 @@ def move_parcel(
     store: EventStore, caller: Caller, parcel_id: UUID, step: Step, if_match: int | None
 ) -> int:
     """Take a parcel a step in its life cycle; return its new version."""
+    _require_signed_in(caller, "move this parcel")
     with reading(store) as connection:
         _, facts = _parcel_facts(connection, caller, parcel_id)
         # Who may act is settled before the session is looked up: a reader who may not

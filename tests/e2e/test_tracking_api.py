@@ -755,3 +755,26 @@ def test_a_sample_in_two_parcels_is_where_the_facility_holds_it(team: Team) -> N
         assert current() == (first["id"], status)
     team.step("tom", first["id"], "BACK_USER", tracking_number="RET-9")
     assert current() == (second["id"], "CREATED")
+
+
+def test_anonymous_writes_are_told_to_sign_in(team: Team) -> None:
+    parcel = team.ready_parcel("anon", dangerous=False)
+    item_id = parcel["items"][0]["id"]
+    path = f"{TRACKING}/parcels/{parcel['id']}"
+    anonymous = team.portal.anonymous
+    writes = [
+        anonymous.post(
+            f"{TRACKING}/shipments",
+            json={"investigation_id": team.investigation_id, "name": "x", "sender": ADDRESS},
+        ),
+        anonymous.patch(f"{TRACKING}/shipments/{parcel['shipment_id']}", json={"comment": "x"}),
+        anonymous.post(f"{TRACKING}/shipments/{parcel['shipment_id']}/parcels", json={"name": "x"}),
+        anonymous.patch(path, json={"comment": "x"}),
+        anonymous.post(f"{path}/items", json={"items": [{"name": "x", "kind": "tool"}]}),
+        anonymous.put(f"{path}/items/{item_id}", json={"kind": "tool"}),
+        anonymous.delete(f"{path}/items/{item_id}"),
+        anonymous.post(f"{path}/steps", json={"status": "CANCELLED"}),
+    ]
+    for response in writes:
+        assert_problem(response, 401, "unauthenticated")
+    assert team.get_parcel(parcel["id"]) == parcel
