@@ -10,7 +10,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Literal, get_args
 from uuid import UUID
 
 from sqlalchemy import Connection, Engine, and_, or_, select, update
@@ -26,7 +26,10 @@ log = logging.getLogger(__name__)
 
 #: Namespace of outbox row ids: one per (event, recipient), so a row is written once.
 _OUTBOX_NAMESPACE = uuid.UUID("1b6d3c2e-5f0a-4d8b-9e51-7a2c4f9d0b63")
-STATUSES = ("pending", "sending", "sent", "failed", "suppressed")
+#: pending (due at `next_attempt_at`), sending (claimed), sent, failed (given up),
+#: suppressed (recorded, never mailed: the step was old when first seen).
+OutboxStatus = Literal["pending", "sending", "sent", "failed", "suppressed"]
+STATUSES: tuple[str, ...] = get_args(OutboxStatus)
 _ORDER = Ordering("outbox:-position", (outbox.c.position, outbox.c.id), descending=True)
 
 

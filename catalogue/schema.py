@@ -467,6 +467,9 @@ parcels = Table(
     Index("ix_parcels_session", "session_id"),
     # The worklists: parcels in a few statuses, soonest session first.
     Index("ix_parcels_status", "status", "session_start", "id"),
+    # One beamline's worklist (`instrument=`): its few parcels in those statuses at once,
+    # where the index above would visit every parcel of the statuses.
+    Index("ix_parcels_instrument_status", "instrument", "status", "session_start", "id"),
 )
 
 parcel_steps = Table(
@@ -526,7 +529,7 @@ outbox = Table(
     Column("subject", String(300), nullable=False),
     Column("body", Text, nullable=False),
     Column("message_id", String(200), nullable=False),
-    # pending, sending, sent, failed (given up), suppressed (written by a rebuild).
+    # pending, sending, sent, failed (given up), suppressed (old when first seen: never mailed).
     Column("status", String(16), nullable=False),
     Column("attempts", Integer, nullable=False),
     Column("next_attempt_at", UTCDateTime(), nullable=False),

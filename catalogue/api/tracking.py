@@ -17,6 +17,7 @@ from catalogue.api.times import Instant
 from catalogue.api.versions import IfMatchHeader, parse_if_match, set_etag
 from catalogue.domain import tracking as tr
 from catalogue.errors import InvalidCommand
+from catalogue.outbox import OutboxStatus
 from catalogue.portal import tracking as portal
 
 router = APIRouter(prefix="/api/v1/tracking", tags=["sample tracking"])
@@ -375,7 +376,7 @@ class OutboxMessage(BaseModel):
     subject: str
     body: str
     message_id: str
-    status: Literal["pending", "sending", "sent", "failed", "suppressed"]
+    status: OutboxStatus
     attempts: int
     next_attempt_at: datetime
     claimed_at: datetime | None
@@ -695,7 +696,7 @@ def safety_worklist(
 def list_notifications(
     services: ServicesDep,
     caller: CallerDep,
-    status: Literal["pending", "sending", "sent", "failed", "suppressed"] | None = None,
+    status: OutboxStatus | None = None,
     parcel_id: UUID | None = None,
     cursor: CursorQuery = None,
     limit: LimitQuery = DEFAULT,

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Connection, case, func, or_, select
+from sqlalchemy import Connection, bindparam, case, func, or_, select
 
 from catalogue.domain import tracking as tr
 from catalogue.readmodels.paging import Ordering, Page, capped_count, fetch_page
@@ -332,7 +332,17 @@ def worklist(
 ) -> Page:
     """Parcels in these statuses, soonest session first, with their investigation's proposal."""
     query = select(parcels).where(
-        parcels.c.status.in_([s.value for s in statuses]),
+        # The statuses are the code's own constants, written into the SQL: with bound
+        # parameters, once the driver prepares the statement PostgreSQL may switch to a
+        # generic plan that cannot tell a worklist's few hundred parcels from the whole
+        # table, and the capped count's `LIMIT $n` (taken for 10 % of the rows) then makes
+        # a sequential scan of every parcel look cheap (12-14 ms at 20,000 parcels).
+        parcels.c.status.in_(
+            [
+                bindparam(f"worklist_status_{i}", s.value, literal_execute=True)
+                for i, s in enumerate(statuses)
+            ]
+        ),
         # Every worklist status comes after scheduling; the keyset needs a non-null key.
         parcels.c.session_start.is_not(None),
     )

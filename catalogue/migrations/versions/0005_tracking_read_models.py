@@ -104,6 +104,7 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_parcels'))
     )
     with op.batch_alter_table('parcels', schema=None) as batch_op:
+        batch_op.create_index('ix_parcels_instrument_status', ['instrument', 'status', 'session_start', 'id'], unique=False)
         batch_op.create_index('ix_parcels_investigation', ['investigation_id', 'created_at', 'id'], unique=False)
         batch_op.create_index('ix_parcels_session', ['session_id'], unique=False)
         batch_op.create_index('ix_parcels_shipment', ['shipment_id', 'name'], unique=False)
@@ -141,6 +142,7 @@ def downgrade() -> None:
         batch_op.drop_index('ix_parcels_shipment')
         batch_op.drop_index('ix_parcels_session')
         batch_op.drop_index('ix_parcels_investigation')
+        batch_op.drop_index('ix_parcels_instrument_status')
 
     op.drop_table('parcels')
     op.drop_table('parcel_steps')
