@@ -607,8 +607,9 @@ def move_parcel(
         tracking_number=body.tracking_number,
         time=body.time,
     )
-    portal.move_parcel(services.store, caller, parcel_id, step, parse_if_match(if_match))
-    return _parcel(services, caller, parcel_id, response)
+    moved = portal.move_parcel(services.store, caller, parcel_id, step, parse_if_match(if_match))
+    set_etag(response, moved["version"])
+    return moved
 
 
 @router.get(

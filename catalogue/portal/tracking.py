@@ -395,8 +395,8 @@ class Step:
 
 def move_parcel(
     store: EventStore, caller: Caller, parcel_id: UUID, step: Step, if_match: int | None
-) -> int:
-    """Take a parcel a step in its life cycle; return its new version."""
+) -> dict[str, Any]:
+    """Take a parcel a step in its life cycle; return the parcel as the caller now sees it."""
     _require_signed_in(caller, "move this parcel")
     with reading(store) as connection:
         _, facts = _parcel_facts(connection, caller, parcel_id)
@@ -421,7 +421,7 @@ def move_parcel(
         session=session,
         tracking_number=step.tracking_number,
     )
-    outcome = execute(
+    execute(
         store,
         caller,
         tr.PARCEL,
@@ -429,14 +429,24 @@ def move_parcel(
         lambda state: tr.decide_parcel(state, command),
         if_match=if_match,
     )
-    return outcome.version
+    with reading(store) as connection:
+        if step.to is tr.ParcelStatus.SCHEDULED:
+            # Bound to a session: its people may now play a part, so the facts are new.
+            _, facts = _parcel_facts(connection, caller, parcel_id)
+        return _parcel_view(connection, caller, facts, parcel_id)
 
 
 def get_parcel(store: EventStore, caller: Caller, parcel_id: UUID) -> dict[str, Any]:
     """A parcel with its addresses, items, steps, and what the caller may do next."""
     with reading(store) as connection:
         _, facts = _parcel_facts(connection, caller, parcel_id)
-        found = queries.get_parcel(connection, parcel_id)
+        return _parcel_view(connection, caller, facts, parcel_id)
+
+
+def _parcel_view(
+    connection: Connection, caller: Caller, facts: tr.TrackingFacts, parcel_id: UUID
+) -> dict[str, Any]:
+    found = queries.get_parcel(connection, parcel_id)
     assert found is not None
     roles = tr.roles_of(caller.principal, facts)
     steps = tr.TRANSITIONS[tr.ParcelStatus(found["status"])]

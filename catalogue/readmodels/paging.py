@@ -141,6 +141,28 @@ def fetch_page(
     return rows, encode_cursor(ordering, rows[-1])
 
 
+def fetch_counted_page(
+    connection: Connection,
+    query: Select[Any],
+    ordering: Ordering,
+    cursor: str | None,
+    limit: int,
+) -> tuple[list[Any], str | None, int, bool]:
+    """`fetch_page` and `capped_count` in one statement: the count rides on every row as an
+    uncorrelated subquery, which the database evaluates once. One round trip and one
+    planning fewer, for listings read often (the worklists); (rows, next cursor, total,
+    exact)."""
+    limited = query.limit(COUNT_CAP + 1).subquery()
+    total = select(func.count()).select_from(limited).scalar_subquery().label("_total")
+    rows, next_cursor = fetch_page(connection, query.add_columns(total), ordering, cursor, limit)
+    if not rows:
+        # An empty page carries no count: the listing is empty, or the cursor is past it.
+        count, exact = (0, True) if cursor is None else capped_count(connection, query)
+        return rows, next_cursor, count, exact
+    count = rows[0]._total
+    return rows, next_cursor, min(count, COUNT_CAP), count <= COUNT_CAP
+
+
 def capped_count(connection: Connection, query: Select[Any]) -> tuple[int, bool]:
     """How many rows a filtered listing has, counted up to COUNT_CAP (and whether exactly)."""
     limited = query.limit(COUNT_CAP + 1).subquery()

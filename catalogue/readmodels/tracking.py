@@ -11,7 +11,13 @@ from uuid import UUID
 from sqlalchemy import Connection, bindparam, case, func, or_, select
 
 from catalogue.domain import tracking as tr
-from catalogue.readmodels.paging import Ordering, Page, capped_count, fetch_page
+from catalogue.readmodels.paging import (
+    Ordering,
+    Page,
+    capped_count,
+    fetch_counted_page,
+    fetch_page,
+)
 from catalogue.schema import (
     investigations,
     parcel_items,
@@ -102,6 +108,7 @@ def session_of(connection: Connection, investigation_id: UUID) -> tr.Session | N
 def parcel_summary(row: Any) -> dict[str, Any]:
     """A parcel's row as listings show it, with where it is."""
     parcel = dict(row._mapping)
+    parcel.pop("_total", None)
     status = tr.ParcelStatus(parcel["status"])
     parcel["location"] = tr.where_is(status, parcel["location"], parcel["instrument"])
     parcel["dangerous"] = bool(parcel["dangerous_goods"])
@@ -348,8 +355,9 @@ def worklist(
     )
     if instrument is not None:
         query = query.where(parcels.c.instrument == instrument)
-    rows, next_cursor = fetch_page(connection, query, _WORKLIST_ORDER, cursor, limit)
-    total, exact = capped_count(connection, query)
+    rows, next_cursor, total, exact = fetch_counted_page(
+        connection, query, _WORKLIST_ORDER, cursor, limit
+    )
     return Page([parcel_summary(r) for r in rows], next_cursor, total, exact)
 
 

@@ -237,3 +237,27 @@ def test_rebuild_equals_incremental(services: Services, batch_size: int) -> None
         if projection.mode is Mode.INLINE:
             rebuild(services.store, projection, batch_size=batch_size, restart=True)
     assert snapshot(services) == before
+
+
+def test_worklist_pages_carry_the_listing_total_on_every_page(services: Services) -> None:
+    run_workload(services)
+    every_status = tuple(tr.ParcelStatus)
+    seen, cursor, pages = [], None, 0
+    with services.store.engine.connect() as connection:
+        while True:
+            page = queries.worklist(connection, every_status, None, cursor, 1)
+            pages += 1
+            assert (page.total, page.total_exact) == (4, True)
+            assert "_total" not in page.items[0]
+            seen.append(page.items[0]["id"])
+            cursor = page.next_cursor
+            if cursor is None:
+                break
+        found = [queries.get_parcel(connection, p) for p in seen]
+        starts = [parcel["session_start"] for parcel in found if parcel is not None]
+        waiting = queries.worklist(connection, (ST.READY,), INSTRUMENT, None, 50)
+        nowhere = queries.worklist(connection, every_status, "BM29", None, 50)
+    assert pages == len(set(seen)) == 4
+    assert starts == sorted(starts)
+    assert (len(waiting.items), waiting.total) == (1, 1)
+    assert (nowhere.items, nowhere.total, nowhere.next_cursor) == ([], 0, None)
