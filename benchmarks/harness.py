@@ -37,6 +37,7 @@ from psycopg import sql
 from sqlalchemy.engine import URL, make_url
 
 from catalogue.domain.investigations import default_visit_id, investigation_id_for
+from catalogue.settings import Settings
 
 DEFAULT_PG_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 ROOT = Path(__file__).resolve().parent.parent
@@ -94,6 +95,22 @@ class GeneratedInvestigation:
         return cls(
             index, beamline, family, proposal, visit_id, investigation_id, start, end, **more
         )
+
+
+def scientists_of(beamline: str) -> tuple[str, str]:
+    """The beamline's two instrument scientists (also its investigations' local contacts)."""
+    name = beamline.lower()
+    return f"{name}-sci1", f"{name}-sci2"
+
+
+def visitor(number: int) -> str:
+    """A user who takes part in investigations."""
+    return f"visitor{number:04d}"
+
+
+def settings_for(url: str, data_dir: Path) -> Settings:
+    """The service's settings on a benchmark database (its files in a scratch directory)."""
+    return Settings(database_url=url, data_dir=data_dir)
 
 
 def spread(total: int, parts: int) -> list[int]:
@@ -574,6 +591,16 @@ def warm_up(base_url: str, endpoint: Endpoint, count: int) -> None:
                 failures.append(f"{probe.path}: {problem}")
     if failures:
         log(f"warm-up of {endpoint.key}: {len(failures)} bad answers, first: {failures[0]}")
+
+
+def parse_time(text: str) -> datetime:
+    """A time from an answer."""
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def verdict(met: bool | None) -> str:
+    """A target's verdict in a RESULTS.md table."""
+    return "information" if met is None else ("met" if met else "**not met**")
 
 
 def print_failures(failures: Iterable[str]) -> None:

@@ -84,14 +84,19 @@ from harness import (
     load_lines,
     log,
     machine_lines,
+    parse_time,
     percentile,
     print_failures,
     record_run,
     run_clients,
+    scientists_of,
     server_url,
     service,
+    settings_for,
     spread,
     unwind_on_sigterm,
+    verdict,
+    visitor,
     wall_time,
     warm_up,
 )
@@ -120,7 +125,6 @@ from catalogue.schema import (
 )
 from catalogue.schema import instruments as instrument_rows
 from catalogue.services import Services, build_services
-from catalogue.settings import Settings
 
 SECTION = "## Electronic logbook (issue 4)"
 MARKER_KEY = "catalogue_bench_logbook"
@@ -249,17 +253,6 @@ TEXT_QUERIES = (
     ("phrase", '"beam lost"'),
     ("prefix", "cryo*"),
 )
-
-
-def scientists_of(beamline: str) -> tuple[str, str]:
-    """The beamline's two instrument scientists (also its investigations' local contacts)."""
-    name = beamline.lower()
-    return f"{name}-sci1", f"{name}-sci2"
-
-
-def visitor(number: int) -> str:
-    """A user who takes part in investigations."""
-    return f"visitor{number:04d}"
 
 
 def control_machine(beamline: str) -> str:
@@ -721,11 +714,6 @@ class LoadStats:
         return self.entries / max(self.seconds - self.setup_seconds, 1e-9)
 
 
-def settings_for(url: str, data_dir: Path) -> Settings:
-    """The service's settings on the benchmark database (attachments in a scratch directory)."""
-    return Settings(database_url=url, data_dir=data_dir)
-
-
 def load(server: Server, scale: Scale, loaders: int, reload: bool) -> dict[str, Any]:
     """Load the logbook unless it is loaded already; the load record either way."""
     server.prepare(scale.database, reload)
@@ -1134,11 +1122,6 @@ def matches(words: list[str], term: Term) -> bool:
         return any(w.startswith(term.words[0]) for w in words)
     n = len(term.words)
     return any(tuple(words[i : i + n]) == term.words for i in range(len(words) - n + 1))
-
-
-def parse_time(text: str) -> datetime:
-    """A time from an answer."""
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -1683,10 +1666,6 @@ def report_live(live: Live) -> None:
     print_failures(live.failures)
 
 
-def _verdict(met: bool | None) -> str:
-    return "information" if met is None else ("met" if met else "**not met**")
-
-
 def table(results: Results) -> str:
     """The figures against their targets, as a Markdown table."""
     reads = {m.endpoint.key: m for m in results.reads}
@@ -1696,7 +1675,7 @@ def table(results: Results) -> str:
         "| --- | ---: | --- | --- |",
         f"| 1. bulk posting, {BULK:,} a request, {posting.clients} API keys at once | "
         f"{posting.rate:,.0f} entries/s (request p95 {percentile(posting.latencies, 95):,.0f} ms)"
-        f" | ≥ {TARGET_POST_RATE:,.0f} entries/s | {_verdict(posting.met)} |",
+        f" | ≥ {TARGET_POST_RATE:,.0f} entries/s | {verdict(posting.met)} |",
     ]
     for number, key in (("2.", "page"), ("3.", "text"), ("", "text-member"), ("4.", "timeline")):
         m = reads[key]
@@ -1704,12 +1683,12 @@ def table(results: Results) -> str:
         lines.append(
             f"| {number} {m.endpoint.label} | p95 {m.percentile(95):.1f} ms (p50 "
             f"{m.percentile(50):.1f}, p99 {m.percentile(99):.1f}; {m.rate:,.0f} req/s) | "
-            f"{target} | {_verdict(m.met)} |"
+            f"{target} | {verdict(m.met)} |"
         )
     lines.append(
         f"| 5. live delivery, post → received over SSE | p95 {percentile(live.latencies, 95):.1f}"
         f" ms (p50 {percentile(live.latencies, 50):.1f}, {len(live.latencies)} entries) | "
-        f"p95 ≤ {TARGET_LIVE_P95_MS:.0f} ms | {_verdict(live.met)} |"
+        f"p95 ≤ {TARGET_LIVE_P95_MS:.0f} ms | {verdict(live.met)} |"
     )
     return "\n".join(lines).replace("|  ", "| ")
 

@@ -103,14 +103,19 @@ from harness import (
     load_lines,
     log,
     machine_lines,
+    parse_time,
     percentile,
     print_failures,
     record_run,
     run_clients,
+    scientists_of,
     server_url,
     service,
+    settings_for,
     spread,
     unwind_on_sigterm,
+    verdict,
+    visitor,
     wall_time,
     warm_up,
 )
@@ -141,7 +146,6 @@ from catalogue.schema import (
 )
 from catalogue.schema import instruments as instrument_rows
 from catalogue.services import Services, build_services
-from catalogue.settings import Settings
 
 SECTION = "## Sample tracking (issue 5)"
 MARKER_KEY = "catalogue_bench_tracking"
@@ -238,17 +242,6 @@ QUICK = Scale(
     sampled=100,
 )
 SCALES = {scale.name: scale for scale in (FULL, QUICK)}
-
-
-def scientists_of(beamline: str) -> tuple[str, str]:
-    """The beamline's two instrument scientists (local contacts)."""
-    name = beamline.lower()
-    return f"{name}-sci1", f"{name}-sci2"
-
-
-def visitor(number: int) -> str:
-    """A user who takes part in investigations."""
-    return f"visitor{number:04d}"
 
 
 def address(name: str, email: str | None = None) -> tr.Address:
@@ -614,11 +607,6 @@ class LoadStats:
             f"{self.parcels / seconds:,.1f} parcels/s, {self.items / seconds:,.0f} items/s, "
             f"{self.steps / seconds:,.1f} steps/s, {self.calls / seconds:,.1f} calls/s"
         )
-
-
-def settings_for(url: str, data_dir: Path) -> Settings:
-    """The service's settings on the benchmark database."""
-    return Settings(database_url=url, data_dir=data_dir)
 
 
 def parcel_versions(services: Services) -> dict[UUID, int]:
@@ -1319,11 +1307,6 @@ def _base36(value: int) -> str:
 # -- read requests ------------------------------------------------------------------------------
 
 
-def parse_time(text: str) -> datetime:
-    """A time from an answer."""
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
-
-
 @dataclass(frozen=True, slots=True)
 class WorklistExpect:
     """How a good worklist page looks."""
@@ -1821,10 +1804,6 @@ def report_transitions(t: Transitions) -> None:
     print_failures(t.failures)
 
 
-def _verdict(met: bool | None) -> str:
-    return "information" if met is None else ("met" if met else "**not met**")
-
-
 def table(results: Results) -> str:
     """The figures against their targets, as a Markdown table."""
     t = results.transitions
@@ -1839,7 +1818,7 @@ def table(results: Results) -> str:
         target = "none" if m.endpoint.target_ms is None else f"p95 ≤ {m.endpoint.target_ms:.0f} ms"
         lines.append(
             f"| {m.endpoint.label} | p95 {m.percentile(95):.1f} ms (p50 {m.percentile(50):.1f}, "
-            f"p99 {m.percentile(99):.1f}; {m.rate:,.0f} req/s) | {target} | {_verdict(m.met)} |"
+            f"p99 {m.percentile(99):.1f}; {m.rate:,.0f} req/s) | {target} | {verdict(m.met)} |"
         )
     return "\n".join(lines)
 
