@@ -166,7 +166,9 @@ class ItemModel(BaseModel):
     kind: tr.ItemKind
     container_type: tr.ContainerType | None = None
     parent_id: UUID | None = None
-    parent: Name | None = Field(None, description="The container, by item name.")
+    parent: Name | None = Field(
+        None, description="The container, by item name (declared before it, here or earlier)."
+    )
     sample_id: UUID | None = None
     sample: NewSampleModel | None = Field(
         None, description="A sample of the investigation by name; registered if new."
