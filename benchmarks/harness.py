@@ -23,6 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import traceback
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -550,6 +551,59 @@ def in_processes(
     for process in processes:
         process.join(timeout=10)
     return answers, failures
+
+
+@contextlib.contextmanager
+def reporting(messages: multiprocessing.Queue[tuple[Any, ...]], number: int) -> Iterator[None]:
+    """In loader process `number`: tell `run_loaders` when it is done, or why it failed."""
+    try:
+        yield
+    except BaseException:
+        messages.put(("error", number, traceback.format_exc()))
+        raise
+    messages.put(("done", number))
+
+
+def run_loaders(
+    target: Callable[..., None],
+    arguments: Sequence[tuple[Any, ...]],
+    on_message: Callable[[tuple[Any, ...]], None],
+) -> None:
+    """`target(*args, number, messages)` in a forked process for each `args` of `arguments`;
+    every message they put but `done` goes to `on_message`, until each is done. A loader
+    that fails or dies ends the load (the others are stopped)."""
+    context = multiprocessing.get_context("fork")
+    messages: multiprocessing.Queue[tuple[Any, ...]] = context.Queue()
+    workers = [
+        context.Process(target=target, args=(*args, number, messages), name=f"loader-{number}")
+        for number, args in enumerate(arguments)
+    ]
+    for worker in workers:
+        worker.start()
+    running = set(range(len(workers)))
+    try:
+        while running:
+            try:
+                message = messages.get(timeout=5)
+            except queue.Empty:
+                for number, worker in enumerate(workers):
+                    if number in running and not worker.is_alive():
+                        raise SystemExit(
+                            f"loader {number} died (exit code {worker.exitcode})"
+                        ) from None
+                continue
+            kind, number = message[0], message[1]
+            if kind == "done":
+                running.discard(number)
+            elif kind == "error":
+                raise SystemExit(f"loader {number} failed:\n{message[2]}")
+            else:
+                on_message(message)
+    finally:
+        for worker in workers:
+            if worker.is_alive() and running:
+                worker.terminate()
+            worker.join(timeout=30)
 
 
 def run_clients(base_url: str, endpoint: Endpoint, total: int, clients: int) -> Measurement:

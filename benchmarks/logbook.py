@@ -48,14 +48,12 @@ import contextlib
 import html
 import json
 import multiprocessing
-import queue
 import random
 import re
 import sys
 import tempfile
 import threading
 import time
-import traceback
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -88,7 +86,9 @@ from harness import (
     percentile,
     print_failures,
     record_run,
+    reporting,
     run_clients,
+    run_loaders,
     scientists_of,
     server_url,
     service,
@@ -949,51 +949,23 @@ def load_logbook(url: str, catalogue: LogbookPlan, loaders: int, scratch: Path) 
     stats.resumed_from = done + len(catalogue.broadcasts) - new_broadcasts
     if done:
         log(f"resuming: {done:,} entries there, {len(todo)} investigations to complete")
-    context = multiprocessing.get_context("fork")
-    messages: multiprocessing.Queue[tuple[Any, ...]] = context.Queue()
-    workers = [
-        context.Process(
-            target=load_worker,
-            args=(url, scale.name, str(scratch), todo[w::loaders], w, messages),
-            name=f"loader-{w}",
-        )
-        for w in range(loaders)
-    ]
-    for worker in workers:
-        worker.start()
     progress = Progress(scale.entries - len(catalogue.broadcasts), done, "entries")
-    running = set(range(loaders))
+
+    def count(message: tuple[Any, ...]) -> None:
+        _, _, posted, created, generate, post = message
+        stats.entries += created
+        stats.existing += posted - created
+        stats.batches += 1
+        stats.generate_seconds += generate
+        stats.post_seconds += post
+        stats.slowest_batch = max(stats.slowest_batch, post)
+        progress.advance(posted)
+
+    work = [(url, scale.name, str(scratch), todo[w::loaders]) for w in range(loaders)]
     try:
-        while running:
-            try:
-                message = messages.get(timeout=5)
-            except queue.Empty:
-                for number, worker in enumerate(workers):
-                    if number in running and not worker.is_alive():
-                        raise SystemExit(
-                            f"loader {number} died (exit code {worker.exitcode})"
-                        ) from None
-                continue
-            kind, number = message[0], message[1]
-            if kind == "batch":
-                _, _, count, created, generate, post = message
-                stats.entries += created
-                stats.existing += count - created
-                stats.batches += 1
-                stats.generate_seconds += generate
-                stats.post_seconds += post
-                stats.slowest_batch = max(stats.slowest_batch, post)
-                progress.advance(count)
-            elif kind == "done":
-                running.discard(number)
-            else:
-                raise SystemExit(f"loader {number} failed:\n{message[2]}")
+        run_loaders(load_worker, work, count)
     finally:
         progress.close()
-        for worker in workers:
-            if worker.is_alive() and running:
-                worker.terminate()
-            worker.join(timeout=30)
         stats.seconds = time.perf_counter() - started
         log(
             f"loaded {stats.entries:,} entries ({stats.existing:,} there already) in "
@@ -1016,7 +988,7 @@ def load_worker(
 ) -> None:
     """One loader process: post the entries of the investigations `todo`, 1,000 per call, as
     their writers (the beamline's API key, the participants)."""
-    try:
+    with reporting(messages, number):
         catalogue = LogbookPlan(SCALES[scale_name])
         services = build_services(settings_for(url, Path(scratch)))
         try:
@@ -1038,10 +1010,6 @@ def load_worker(
                     generate = 0.0
         finally:
             services.close()
-        messages.put(("done", number))
-    except BaseException:
-        messages.put(("error", number, traceback.format_exc()))
-        raise
 
 
 def investigation_batches(

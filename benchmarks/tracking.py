@@ -69,12 +69,10 @@ from __future__ import annotations
 
 import math
 import multiprocessing
-import queue
 import random
 import sys
 import tempfile
 import time
-import traceback
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -107,7 +105,9 @@ from harness import (
     percentile,
     print_failures,
     record_run,
+    reporting,
     run_clients,
+    run_loaders,
     scientists_of,
     server_url,
     service,
@@ -772,49 +772,23 @@ def load_year(url: str, catalogue: TrackingPlan, loaders: int, scratch: Path) ->
     stats.resumed = sum(1 for p in catalogue.parcels if versions.get(p.parcel_id) == p.version)
     if stats.resumed:
         log(f"resuming: {stats.resumed:,} parcels complete, {len(todo):,} investigations to do")
-    context = multiprocessing.get_context("fork")
-    messages: multiprocessing.Queue[tuple[Any, ...]] = context.Queue()
-    workers = [
-        context.Process(
-            target=load_worker,
-            args=(url, catalogue.scale.name, str(scratch), todo[w::loaders], w, messages),
-            name=f"loader-{w}",
-        )
-        for w in range(loaders)
-    ]
-    for worker in workers:
-        worker.start()
     progress = Progress(len(catalogue.parcels), stats.resumed, "parcels")
-    running = set(range(loaders))
+
+    def count(message: tuple[Any, ...]) -> None:
+        _, _, created, new_shipments, new_parcels, items, steps, calls, finished = message
+        stats.investigations += created
+        stats.shipments += new_shipments
+        stats.parcels += new_parcels
+        stats.items += items
+        stats.steps += steps
+        stats.calls += calls
+        progress.advance(finished, f"{stats.steps:,} steps, {stats.items:,} items")
+
+    work = [(url, catalogue.scale.name, str(scratch), todo[w::loaders]) for w in range(loaders)]
     try:
-        while running:
-            try:
-                message = messages.get(timeout=5)
-            except queue.Empty:
-                for number, worker in enumerate(workers):
-                    if number in running and not worker.is_alive():
-                        raise SystemExit(f"loader {number} died (exit {worker.exitcode})") from None
-                continue
-            kind, number = message[0], message[1]
-            if kind == "investigation":
-                _, _, created, new_shipments, new_parcels, items, steps, calls, finished = message
-                stats.investigations += created
-                stats.shipments += new_shipments
-                stats.parcels += new_parcels
-                stats.items += items
-                stats.steps += steps
-                stats.calls += calls
-                progress.advance(finished, f"{stats.steps:,} steps, {stats.items:,} items")
-            elif kind == "done":
-                running.discard(number)
-            else:
-                raise SystemExit(f"loader {number} failed:\n{message[2]}")
+        run_loaders(load_worker, work, count)
     finally:
         progress.close()
-        for worker in workers:
-            if worker.is_alive() and running:
-                worker.terminate()
-            worker.join(timeout=30)
         stats.seconds = time.perf_counter() - started
         log(
             f"loaded {stats.investigations:,} investigations, {stats.shipments:,} shipments, "
@@ -838,7 +812,7 @@ def load_worker(
 ) -> None:
     """One loader process: the investigations `todo`, their shipments and parcels, `BATCH`
     investigations at a time."""
-    try:
+    with reporting(messages, number):
         catalogue = TrackingPlan(SCALES[scale_name])
         services = build_services(settings_for(url, Path(scratch)))
         try:
@@ -865,10 +839,6 @@ def load_worker(
                 messages.put(("investigation", number, *counts, finished))
         finally:
             services.close()
-        messages.put(("done", number))
-    except BaseException:
-        messages.put(("error", number, traceback.format_exc()))
-        raise
 
 
 @dataclass(frozen=True, slots=True)
