@@ -234,11 +234,12 @@ NUMBERS: dict[str, Callable[[random.Random], float | int]] = {
     "TOMO_darkN": _integer(10, 30),
     "TOMO_detectorDistance": _uniform(10.0, 1000.0, 1),
     "TOMO_ZStart": _uniform(-20.0, 20.0, 3),
-    "SAXS_concentration": _uniform(0.5, 10.0, 2),
-    "SAXS_storage_temperature": _uniform(4.0, 20.0, 1),
-    "SAXS_exposure_temperature": _uniform(4.0, 37.0, 1),
 }
 TEXTS: dict[str, Callable[[random.Random], str]] = {
+    # The ESRF definitions type these SAXS fields as text (NX_CHAR).
+    "SAXS_concentration": lambda rng: f"{rng.uniform(0.5, 10.0):.2f}",
+    "SAXS_storage_temperature": lambda rng: f"{rng.uniform(4.0, 20.0):.1f}",
+    "SAXS_exposure_temperature": lambda rng: f"{rng.uniform(4.0, 37.0):.1f}",
     "InstrumentSource_mode": lambda rng: rng.choice(FILL_MODES),
     "SAXS_code": lambda rng: f"BSA{rng.randint(1, 99):02d}",
     "SAXS_comments": lambda rng: rng.choice(("buffer matched", "dialysed overnight", "fresh")),

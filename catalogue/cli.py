@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from catalogue import admin_cli, mail_cli
+from catalogue import admin_cli, ingest_cli, mail_cli
 from catalogue.errors import CatalogueError
 from catalogue.projections import Mode
 from catalogue.revisions import current_revision, head_revision, require_current, upgrade
@@ -173,6 +173,7 @@ def projections_rebuild(
 
 admin_cli.install(app)
 mail_cli.install(app)
+ingest_cli.install(app)
 
 
 def main() -> None:

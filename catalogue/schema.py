@@ -306,6 +306,29 @@ datafiles = Table(
     Column("registered_at", UTCDateTime(), nullable=False),
 )
 
+# -- ingest ---------------------------------------------------------------------------------
+
+ingest_folders = Table(
+    "ingest_folders",
+    metadata,
+    # The dataset folder (or a lone NeXus file outside the ESRF layout).
+    Column("path", String(1024), primary_key=True),
+    Column("status", String(16), nullable=False),
+    Column("beamline", String(32), nullable=True),
+    Column("dataset_id", Uuid(), nullable=True),
+    # The fingerprint (file names, sizes, times) of what the catalogue holds...
+    Column("fingerprint", String(64), nullable=True),
+    # ...and of what failed: a failure is retried early when the files change.
+    Column("failed_fingerprint", String(64), nullable=True),
+    Column("reason", Text, nullable=True),
+    Column("attempts", Integer, nullable=False),
+    Column("retry_at", UTCDateTime(), nullable=True),
+    Column("warnings", JSON, nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    Index("ix_ingest_folders_status", "status", "updated_at", "path"),
+)
+
 # -- the electronic logbook -----------------------------------------------------------------
 
 #: The partial indexes' predicate; queries repeat it as a literal so that a prepared

@@ -13,6 +13,7 @@ from catalogue.attachments import AttachmentStore
 from catalogue.database import create_engine
 from catalogue.domain.datasets import DATASET_EVENTS
 from catalogue.domain.identity import GROUP_EVENTS, USER_EVENTS
+from catalogue.domain.ingests import INGEST_EVENTS
 from catalogue.domain.instruments import INSTRUMENT_EVENTS
 from catalogue.domain.investigations import INVESTIGATION_EVENTS
 from catalogue.domain.logbook import ENTRY_EVENTS, TAG_EVENTS
@@ -24,6 +25,7 @@ from catalogue.mail import MaildirMailer, Mailer, SmtpMailer, parse_smtp_url
 from catalogue.outbox import RetryPolicy
 from catalogue.portal.logbook import Limits
 from catalogue.projections import Mode, Projection
+from catalogue.readmodels.ingest_projection import IngestProjection
 from catalogue.readmodels.logbook_projection import LogbookProjection
 from catalogue.readmodels.projection import CatalogueProjection, IdentityProjection
 from catalogue.readmodels.tracking_notifications import (
@@ -96,6 +98,7 @@ def event_registry() -> EventRegistry:
             *TAG_EVENTS,
             *SHIPMENT_EVENTS,
             *PARCEL_EVENTS,
+            *INGEST_EVENTS,
         )
     )
 
@@ -118,6 +121,7 @@ def all_projections(settings: Settings) -> tuple[Projection, ...]:
         CatalogueProjection(),
         LogbookProjection(),
         TrackingProjection(),
+        IngestProjection(),
         TrackingNotifications(notification_settings(settings)),
     )
 

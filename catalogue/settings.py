@@ -94,6 +94,28 @@ class Settings(BaseSettings):
         max_length=8,
         description="The facility stores' address, printed on parcel labels.",
     )
+    ingest_roots: tuple[Path, ...] = Field(
+        (Path("var/data"),),
+        min_length=1,
+        description="Data trees the ingester may read: `POST /api/v1/ingest` refuses paths "
+        "outside them (the command line reads any path its user can).",
+    )
+    ingest_workers: int = Field(2, ge=1, le=64, description="Processes that read NeXus files.")
+    ingest_checksum: str = Field(
+        "sha256",
+        pattern="^(none|md5|sha1|sha256|sha512|adler32|crc32)$",
+        description="Checksum of every registered file ('none': sizes and times only).",
+    )
+    ingest_poll_seconds: float = Field(
+        10.0, gt=0, le=86400, description="How often `catalogue ingest --watch` walks the trees."
+    )
+    ingest_stale_hours: float = Field(
+        24.0,
+        gt=0,
+        le=24 * 365,
+        description="A dataset whose writer never finished is ingested as it is once its "
+        "files have not changed for this long.",
+    )
 
     @property
     def base_url(self) -> str:

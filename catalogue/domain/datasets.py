@@ -99,6 +99,14 @@ class DatafilesRegistered(Event):
     files: tuple[Datafile, ...]
 
 
+class DatafilesUpdated(Event):
+    """Registered files changed on disk: their new sizes, times and checksums (by path)."""
+
+    files: tuple[Datafile, ...]
+    #: What the change adds to the dataset's volume (negative when the files shrank).
+    volume_change: int
+
+
 class DatasetDeleted(Event):
     """The dataset was withdrawn from the catalogue (its history stays)."""
 
@@ -110,6 +118,7 @@ DATASET_EVENTS = (
     DatasetClosed,
     DatasetParametersUpdated,
     DatafilesRegistered,
+    DatafilesUpdated,
     DatasetDeleted,
 )
 
@@ -209,13 +218,24 @@ class RegisterFiles:
 
 
 @dataclass(frozen=True, slots=True)
+class UpdateFiles:
+    """Record new sizes, times and checksums of registered files; the caller looks up
+    each path's registered size."""
+
+    files: tuple[Datafile, ...]
+    registered_sizes: Mapping[str, int]
+
+
+@dataclass(frozen=True, slots=True)
 class DeleteDataset:
     """Withdraw the dataset (soft: its events and history stay)."""
 
     reason: str
 
 
-DatasetCommand = CreateDataset | CloseDataset | UpdateParameters | RegisterFiles | DeleteDataset
+DatasetCommand = (
+    CreateDataset | CloseDataset | UpdateParameters | RegisterFiles | UpdateFiles | DeleteDataset
+)
 
 
 def evolve_dataset(state: Dataset, event: Event) -> Dataset:
@@ -248,6 +268,8 @@ def evolve_dataset(state: Dataset, event: Event) -> Dataset:
                 file_count=state.file_count + len(event.files),
                 volume=state.volume + sum(f.size for f in event.files),
             )
+        case DatafilesUpdated():
+            return replace(state, volume=state.volume + event.volume_change)
         case DatasetDeleted():
             return replace(state, deleted=True)
     return state
@@ -303,8 +325,11 @@ def check_location(location: str, field: str) -> str:
     return location
 
 
-def check_files(files: Sequence[Datafile], existing: frozenset[str]) -> None:
-    """Paths unique in the request and new to the dataset; sizes, checksums and times sane."""
+def check_files(
+    files: Sequence[Datafile], existing: frozenset[str], *, updating: bool = False
+) -> None:
+    """Paths unique in the request and new to the dataset (registered ones when `updating`);
+    sizes, checksums and times sane."""
     if not files:
         raise InvalidCommand("no files given", "files")
     if len(files) > MAX_FILES_PER_COMMAND:
@@ -319,8 +344,10 @@ def check_files(files: Sequence[Datafile], existing: frozenset[str]) -> None:
             raise InvalidCommand(f"{at}.path names a directory", f"{at}.path")
         if datafile.path in seen:
             raise InvalidCommand(f"{datafile.path!r} is given twice", f"{at}.path")
-        if datafile.path in existing:
+        if datafile.path in existing and not updating:
             raise AlreadyExists(f"{datafile.path!r} is already registered", f"{at}.path")
+        if datafile.path not in existing and updating:
+            raise NotFound(f"{datafile.path!r} is not a file of this dataset", f"{at}.path")
         seen.add(datafile.path)
         if not 0 <= datafile.size < 2**63:
             raise InvalidCommand(f"size {datafile.size} is not a file size", f"{at}.size")
@@ -410,6 +437,11 @@ def decide_dataset(state: Dataset, command: DatasetCommand) -> list[Event]:
                     "files",
                 )
             return [DatafilesRegistered(files=command.files)]
+        case UpdateFiles():
+            registered = frozenset(command.registered_sizes)
+            check_files(command.files, registered, updating=True)
+            change = sum(f.size - command.registered_sizes[f.path] for f in command.files)
+            return [DatafilesUpdated(files=command.files, volume_change=change)]
         case DeleteDataset():
             return [DatasetDeleted(reason=check_text(command.reason, "reason", max_length=1000))]
     raise InvalidCommand(f"unknown command {type(command).__name__}")

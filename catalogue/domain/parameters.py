@@ -17,6 +17,7 @@ from typing import Any, NamedTuple, cast
 import pint
 import pydantic
 
+from catalogue.domain.definitions import definitions_by_name
 from catalogue.errors import InvalidCommand
 
 MAX_TEXT = 4000
@@ -29,6 +30,10 @@ _MAX_SUGGESTED = 200
 #: Bound on the per-unit-string cache, so that a stream of invented units cannot exhaust memory.
 _MAX_CACHED_UNITS = 4096
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+#: A name outside the vocabulary is kept when it is a NeXus path below an entry
+#: (`instrument/positioners_start/samy`): metadata the ICAT definitions have no name for.
+_NEXUS_PATH = re.compile(r"[A-Za-z0-9_.@-]+(?:/[A-Za-z0-9_.@-]+)+")
+MAX_NAME = 200
 _DIMENSIONLESS = "dimensionless"
 
 
@@ -75,54 +80,12 @@ def _text(name: str, description: str) -> ParameterType:
     return ParameterType(name, ValueType.TEXT, None, description)
 
 
-def _datetime(name: str, description: str) -> ParameterType:
-    return ParameterType(name, ValueType.DATETIME, None, description)
-
-
-# Names as ESRF's ICAT metadata spells them (mixed camelCase and snake_case is theirs).
-_BUILTIN = (
-    _text("definition", "technique definition of the dataset (MX, SAXS, TOMO, ...)"),
+# Names the catalogue knows beyond the ESRF definitions package: the older TOMO names that
+# ICAT holds for datasets of past years, and a few the facility's portal uses.
+_EXTRAS = (
     _text("technique", "experimental technique"),
-    _text("scanType", "kind of scan or experiment"),
-    _number("scanNumber", None, "scan number within the dataset"),
-    _datetime("startDate", "start of the acquisition"),
-    _datetime("endDate", "end of the acquisition"),
-    _text("Workflow_name", "name of the workflow that produced the dataset"),
-    _text("Workflow_type", "type of the workflow that produced the dataset"),
-    _text("Sample_name", "sample name"),
-    _text("Sample_description", "free description of the sample"),
     _text("Sample_environment", "sample environment (cryostream, furnace, ...)"),
-    _text("SamplePositioners_name", "names of the sample positioners"),
-    _text("SamplePositioners_value", "positions of the sample positioners"),
-    _text("InstrumentVariables_name", "names of recorded instrument variables"),
-    _text("InstrumentVariables_value", "values of recorded instrument variables"),
-    _text("InstrumentSource_name", "name of the source"),
-    _text("InstrumentSource_mode", "storage ring filling mode"),
-    _number("InstrumentSource_current", "mA", "storage ring current"),
-    _number("InstrumentMonochromator_energy", "keV", "photon energy selected by the monochromator"),
-    _number("InstrumentMonochromator_wavelength", "angstrom", "wavelength selected by the mono"),
-    _text("InstrumentMonochromatorCrystal_type", "monochromator crystal"),
     _number("InstrumentInsertionDevice_gap", "mm", "insertion device gap"),
-    _text("InstrumentDetector01_name", "name of the first detector"),
-    _text("InstrumentDetector02_name", "name of the second detector"),
-    _number("MX_exposureTime", "s", "exposure time per image"),
-    _number("MX_oscillationStart", "degree", "rotation angle of the first image"),
-    _number("MX_oscillationRange", "degree", "rotation range per image"),
-    _number("MX_oscillationOverlap", "degree", "overlap between consecutive images"),
-    _number("MX_numberOfImages", None, "number of images collected"),
-    _number("MX_startImageNumber", None, "number of the first image"),
-    _number("MX_resolution", "angstrom", "resolution at the detector edge"),
-    _number("MX_resolution_at_corner", "angstrom", "resolution at the detector corner"),
-    _number("MX_transmission", "percent", "beam transmission"),
-    _number("MX_flux", "1/s", "photon flux at the start of the collection"),
-    _number("MX_fluxEnd", "1/s", "photon flux at the end of the collection"),
-    _text("MX_beamShape", "beam shape (ellipse, rectangle)"),
-    _number("MX_beamSizeAtSampleX", "um", "horizontal beam size at the sample"),
-    _number("MX_beamSizeAtSampleY", "um", "vertical beam size at the sample"),
-    _number("MX_xBeam", "mm", "horizontal beam centre on the detector"),
-    _number("MX_yBeam", "mm", "vertical beam centre on the detector"),
-    _number("MX_detectorDistance", "mm", "sample to detector distance"),
-    _text("MX_template", "image file name template"),
     _number("TOMO_exposureTime", "s", "exposure time per projection"),
     _number("TOMO_accExposureTime", "s", "accumulated exposure time per projection"),
     _number("TOMO_pixelSize", "um", "effective pixel size"),
@@ -131,25 +94,24 @@ _BUILTIN = (
     _number("TOMO_projN", None, "number of projections"),
     _number("TOMO_refN", None, "number of flat-field (reference) images"),
     _number("TOMO_darkN", None, "number of dark images"),
-    _number("TOMO_x_pixel_n", None, "detector width in pixels"),
-    _number("TOMO_y_pixel_n", None, "detector height in pixels"),
     _number("TOMO_detectorDistance", "mm", "sample to detector distance"),
     _number("TOMO_ZStart", "mm", "vertical position of the first scan of a z-series"),
     _number("TOMO_ZDelta", "mm", "vertical step of a z-series"),
-    _text("SAXS_code", "sample code"),
-    _text("SAXS_comments", "comments on the sample"),
-    _number("SAXS_concentration", "mg/ml", "sample concentration"),
-    _number("SAXS_storage_temperature", "degC", "sample storage temperature"),
-    _number("SAXS_exposure_temperature", "degC", "sample temperature during exposure"),
-    _text("SAXS_column_type", "HPLC column"),
-    _text("SAXS_maskFile", "detector mask file"),
 )
 
 
 @functools.cache
 def builtin_vocabulary() -> Mapping[str, ParameterType]:
-    """The parameter types every catalogue knows (ESRF/ICAT metadata names)."""
-    return MappingProxyType({kind.name: kind for kind in _BUILTIN})
+    """The parameter types every catalogue knows: the ESRF ICAT definitions, and a few more."""
+    kinds = {kind.name: kind for kind in _EXTRAS}
+    for definition in definitions_by_name().values():
+        kinds[definition.name] = ParameterType(
+            definition.name,
+            ValueType(definition.value_type),
+            definition.unit,
+            definition.description,
+        )
+    return MappingProxyType(kinds)
 
 
 class _Conversion(NamedTuple):
@@ -188,7 +150,7 @@ def _conversion(unit: str) -> _Conversion | None:
 
 #: Unit expressions are names, products, quotients and small powers. pint evaluates numeric
 #: powers exactly, so "10**10**10" would compute a huge integer while holding the GIL.
-_UNIT_CHARACTERS = re.compile(r"[\w\s*/^().%°µÅ'-]*")
+_UNIT_CHARACTERS = re.compile(r"[\w\s*/^().%°µÅ'·²³-]*")
 _POWER = re.compile(r"(?:\*\*|\^)\s*[-+]?\s*[0-9](?:\.[0-9]+)?\b(?!\s*(?:\*\*|\^))")
 
 
@@ -245,6 +207,8 @@ def check_parameter(
     """Validate one parameter against the vocabulary and return it with its SI value."""
     kind = vocabulary.get(name)
     if kind is None:
+        if is_nexus_path(name):
+            return _check_untyped(name, value, unit)
         raise InvalidCommand(_unknown_name(vocabulary, name), field="name")
     if unit is not None:
         unit = unit.strip() or None  # NeXus files often carry units="" for "no unit"
@@ -325,6 +289,47 @@ def _check_number(kind: ParameterType, value: object, unit: str | None) -> Param
         numeric=number,
         si_value=result,
         si_unit=conversion.si_unit,
+    )
+
+
+def is_nexus_path(name: str) -> bool:
+    """Whether a name is a NeXus path, kept as an untyped parameter outside the vocabulary."""
+    return len(name) <= MAX_NAME and _NEXUS_PATH.fullmatch(name) is not None
+
+
+def _check_untyped(name: str, value: object, unit: str | None) -> ParameterValue:
+    """A parameter under its NeXus path: a number keeps its unit (and SI value when the unit
+    is known), anything else is text."""
+    if unit is not None:
+        unit = unit.strip() or None
+    if unit is not None and len(unit) > MAX_UNIT:
+        raise InvalidCommand(f"unit {_shown(unit)} is longer than {MAX_UNIT} characters", "unit")
+    if isinstance(value, float | int) and not isinstance(value, bool):
+        number = float(value)
+        if not math.isfinite(number):
+            raise InvalidCommand(
+                f"value {value!r} of parameter {_shown(name)} is not a finite number", "value"
+            )
+        conversion = _NO_UNIT if unit is None else _conversion(unit)
+        si = None if conversion is None else number * conversion.factor + conversion.offset
+        if si is not None and not math.isfinite(si):
+            si = None
+        return ParameterValue(
+            name=name,
+            value=repr(value) if isinstance(value, float) else str(int(value)),
+            unit=unit,
+            numeric=number,
+            si_value=si,
+            si_unit=None if si is None or conversion is None else conversion.si_unit,
+        )
+    if isinstance(value, bool):
+        value = "true" if value else "false"
+    elif isinstance(value, datetime):
+        value = value.isoformat()
+    kind = ParameterType(name, ValueType.TEXT, None, "")
+    text = _check_text(kind, value)
+    return ParameterValue(
+        name=name, value=text, unit=unit, numeric=None, si_value=None, si_unit=None
     )
 
 

@@ -416,6 +416,33 @@ class _CatalogueFold:
                     self.writes.add("datafiles", "datafiles", statement, row, None)
                     self.volumes[key] += datafile.size
                 self.file_counts[key] += len(payload.files)
+            case ds.DatafilesUpdated():
+                for datafile in payload.files:
+                    self.writes.add(
+                        "datafiles:update",
+                        "datafiles",
+                        lambda: (
+                            update(datafiles)
+                            .where(
+                                datafiles.c.dataset_id == bindparam("_dataset"),
+                                datafiles.c.path == bindparam("_path"),
+                            )
+                            .values(
+                                size=bindparam("size"),
+                                checksum=bindparam("checksum"),
+                                modified_at=bindparam("modified_at"),
+                            )
+                        ),
+                        {
+                            "_dataset": key,
+                            "_path": datafile.path,
+                            "size": datafile.size,
+                            "checksum": datafile.checksum,
+                            "modified_at": datafile.modified_at,
+                        },
+                        (key, datafile.path),
+                    )
+                self.volumes[key] += payload.volume_change
             case ds.DatasetDeleted():
                 partial_update(self.writes, datasets, "id", key, {"deleted": True})
                 self.writes.flush()
