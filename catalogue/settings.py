@@ -95,10 +95,9 @@ class Settings(BaseSettings):
         description="The facility stores' address, printed on parcel labels.",
     )
     ingest_roots: tuple[Path, ...] = Field(
-        (Path("var/data"),),
-        min_length=1,
-        description="Data trees the ingester may read: `POST /api/v1/ingest` refuses paths "
-        "outside them (the command line reads any path its user can).",
+        (),
+        description="Data trees `POST /api/v1/ingest` may read (default: DATA_DIR/data); it "
+        "refuses paths outside them. The command line reads any path its user can.",
     )
     ingest_workers: int = Field(2, ge=1, le=64, description="Processes that read NeXus files.")
     ingest_checksum: str = Field(
@@ -121,6 +120,11 @@ class Settings(BaseSettings):
     def base_url(self) -> str:
         """Where users reach the service."""
         return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+    @property
+    def ingest_trees(self) -> tuple[Path, ...]:
+        """The data trees the API may ingest from."""
+        return self.ingest_roots or (self.data_dir / "data",)
 
     @property
     def mail_dir(self) -> Path:

@@ -19,6 +19,7 @@ from catalogue.store import EventStore
 from ingest.scanner import FolderScan, scan_paths
 from ingest.worker import ReadOptions, Result, Running, read_folder, read_folders
 
+RUNNING = "running"
 #: Folders recorded per transaction.
 BATCH = 200
 #: Folders per worker task: fewer round trips to the workers, still an even spread.
@@ -39,6 +40,8 @@ class Summary:
     masters: int = 0
     folders: int = 0
     failures: list[tuple[str, str]] = field(default_factory=list)
+    #: What became of each folder read this pass (unchanged and waiting ones are not read).
+    results: list[recording.Recorded] = field(default_factory=list)
 
     @property
     def done(self) -> int:
@@ -158,6 +161,9 @@ class _Recorder:
         """Queue one folder's result; record a batch when one is full."""
         if isinstance(result, Running):
             self.summary.running += 1
+            self.summary.results.append(
+                recording.Recorded(result.path, RUNNING, reason=result.reason)
+            )
             self.report()
             return
         if isinstance(result, ing.FolderReading) and result.kind.value == "processed":
@@ -184,6 +190,7 @@ class _Recorder:
         for outcome in recording.record(
             self.store, self.caller, items, investigation_id=self.investigation_id
         ):
+            self.summary.results.append(outcome)
             if outcome.outcome == recording.NEW:
                 self.summary.new += 1
             elif outcome.outcome == recording.UPDATED:

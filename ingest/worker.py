@@ -132,7 +132,7 @@ def _read(scan: FolderScan, known: Mapping[str, ing.FileStamp], options: ReadOpt
         proposal=proposal,
         beamline=beamline,
         session=folder.session if folder else None,
-        name=folder.name if folder else os.path.splitext(os.path.basename(scan.path))[0],
+        name=_dataset_name(scan),
         collection=folder.collection if folder else None,
         kind=ds.DatasetKind.PROCESSED if folder and folder.processed else ds.DatasetKind.RAW,
         start=start,
@@ -142,8 +142,21 @@ def _read(scan: FolderScan, known: Mapping[str, ing.FileStamp], options: ReadOpt
         scan_type=mapped.scan_type,
         parameters=parameters_of(mapped),
         inputs=mapped.inputs,
+        raw_name=folder.name if folder and folder.processed else None,
         warnings=tuple(warnings),
     )
+
+
+#: Processed data sits in a folder named like its raw dataset's: the name tells them apart.
+PROCESSED_SUFFIX = " (processed)"
+
+
+def _dataset_name(scan: FolderScan) -> str:
+    """The folder's name (`{collection}_{dataset}`), unique in its session; a lone file's
+    name without its suffix."""
+    if scan.folder is None:
+        return os.path.splitext(os.path.basename(scan.path))[0]
+    return scan.folder.name + (PROCESSED_SUFFIX if scan.folder.processed else "")
 
 
 def _from_ns(mtime_ns: int) -> datetime:

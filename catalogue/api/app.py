@@ -12,6 +12,7 @@ from fastapi import Depends, FastAPI
 from catalogue.api import (
     datasets,
     health,
+    ingest,
     instruments,
     investigations,
     logbook,
@@ -98,7 +99,7 @@ def create_app(settings: Settings) -> FastAPI:
     )
     install_problem_handlers(app)
     app.include_router(health.router)
-    for module in (instruments, investigations, samples, datasets, logbook, tracking):
+    for module in (instruments, investigations, samples, datasets, logbook, tracking, ingest):
         app.include_router(module.router)
     return app
 

@@ -92,6 +92,8 @@ class FolderReading:
     parameters: tuple[ds.RawParameter, ...]
     #: Locations of the datasets a processed dataset was derived from.
     inputs: tuple[str, ...] = ()
+    #: The raw dataset a processed folder mirrors (same folder name under RAW_DATA).
+    raw_name: str | None = None
     warnings: tuple[str, ...] = ()
 
 

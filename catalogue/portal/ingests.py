@@ -8,8 +8,10 @@ writer is recorded again folder by folder.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from uuid import UUID
 
@@ -20,7 +22,13 @@ from catalogue.domain import ingests as ing
 from catalogue.domain import samples as smp
 from catalogue.domain.access import Principal, PrincipalKind, can_write_data, require
 from catalogue.domain.parameters import builtin_vocabulary
-from catalogue.errors import ConcurrencyConflict, DomainError, StoreError
+from catalogue.errors import (
+    ConcurrencyConflict,
+    DomainError,
+    InvalidCommand,
+    NotFound,
+    StoreError,
+)
 from catalogue.events import NO_STREAM, Event, StreamAppend
 from catalogue.portal.execution import ATTEMPTS, Caller, load, reading
 from catalogue.projections import Status, read_checkpoint
@@ -182,7 +190,7 @@ class _Resolver:
             if not inputs:
                 plan.failure = (
                     "processed data whose raw dataset the catalogue does not hold (yet): "
-                    f"no raw dataset {reading.name!r} in the investigation"
+                    f"no raw dataset {reading.raw_name!r} in the investigation"
                     + (f" and none at {', '.join(reading.inputs)}" if reading.inputs else "")
                 )
                 return
@@ -245,7 +253,9 @@ class _Resolver:
         dataset of the same folder name."""
         if reading.inputs:
             return tuple(queries.datasets_at(self.connection, reading.inputs).values())
-        raw = queries.dataset_named(self.connection, investigation_id, reading.name)
+        if reading.raw_name is None:
+            return ()
+        raw = queries.dataset_named(self.connection, investigation_id, reading.raw_name)
         return () if raw is None else (raw,)
 
 
@@ -351,3 +361,46 @@ def known_stamps(store: EventStore, path: str) -> dict[str, ing.FileStamp]:
     """The files of a folder as its last ingest saw them (their checksums need no re-reading)."""
     state, _ = load(store, ing.INGEST, ing.ingest_key(path))
     return dict(state.files)
+
+
+#: A request through the API names at most this many paths.
+MAX_PATHS = 100
+_MAX_PATH = 4096
+
+
+def may_ingest(principal: Principal) -> bool:
+    """Admins, beamline API keys and beamline scientists may ask for an ingest."""
+    return principal.is_admin or (
+        principal.kind is PrincipalKind.API_KEY
+        or (principal.kind is PrincipalKind.USER and bool(principal.scientist_of))
+    )
+
+
+def check_request(caller: Caller, paths: Sequence[str], roots: Sequence[Path]) -> list[str]:
+    """The requested paths, resolved, if the caller may ingest them: each absolute, existing
+    and inside a data tree the service may read (`ingest_roots`)."""
+    require(may_ingest(caller.principal), caller.principal, "ask for an ingest")
+    if not paths:
+        raise InvalidCommand("name at least one path", "paths")
+    if len(paths) > MAX_PATHS:
+        raise InvalidCommand(f"{len(paths)} paths in one request; at most {MAX_PATHS}", "paths")
+    allowed = [os.path.realpath(root) for root in roots]
+    resolved = []
+    for index, path in enumerate(paths):
+        field = f"paths.{index}"
+        if len(path) > _MAX_PATH or "\x00" in path:
+            raise InvalidCommand(f"{field} is not a path", field)
+        if not path.startswith("/"):
+            raise InvalidCommand(f"{field} must be an absolute path (start with '/')", field)
+        # Resolved first: a symbolic link or '..' must not lead out of the data trees.
+        real = os.path.realpath(path)
+        if not any(real == root or real.startswith(root.rstrip("/") + "/") for root in allowed):
+            raise InvalidCommand(
+                f"{path[:200]!r} is outside the data trees the service may read "
+                f"({', '.join(allowed)})",
+                field,
+            )
+        if not os.path.exists(real):
+            raise NotFound(f"no such file or directory: {path[:200]!r}", field)
+        resolved.append(real)
+    return resolved
