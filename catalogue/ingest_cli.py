@@ -6,6 +6,7 @@ import contextlib
 import logging
 import signal
 import threading
+import time
 from datetime import datetime
 from pathlib import Path
 from types import FrameType
@@ -29,6 +30,8 @@ from ingest.worker import ReadOptions
 out = Console()
 err = Console(stderr=True)
 log = logging.getLogger("catalogue.ingest")
+#: How often a pass without a terminal logs its progress.
+LOG_SECONDS = 5.0
 
 
 def install(app: typer.Typer) -> None:
@@ -145,6 +148,7 @@ def _one_pass(
         disable=not err.is_terminal,
     ) as bar:
         task = bar.add_task("scanning", total=None)
+        logged = [0.0]
 
         def advance(summary: Summary) -> None:
             description = (
@@ -152,6 +156,10 @@ def _one_pass(
                 f" · {summary.running} running · {summary.failed} failed"
             )
             bar.update(task, completed=summary.done, total=summary.folders, description=description)
+            # Without a terminal (a service, a batch job): a log line every few seconds.
+            if not err.is_terminal and time.monotonic() - logged[0] > LOG_SECONDS:
+                logged[0] = time.monotonic()
+                log.info("ingest: %d/%d folders; %s", summary.done, summary.folders, description)
 
         return ingest_paths(
             services.store,

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from uuid import UUID
 
 from sqlalchemy import Connection
@@ -21,6 +21,7 @@ from catalogue.domain import datasets as ds
 from catalogue.domain import ingests as ing
 from catalogue.domain import samples as smp
 from catalogue.domain.access import Principal, PrincipalKind, can_write_data, require
+from catalogue.domain.aggregate import Aggregate
 from catalogue.domain.parameters import builtin_vocabulary
 from catalogue.errors import (
     ConcurrencyConflict,
@@ -37,6 +38,8 @@ from catalogue.readmodels import investigations as investigation_queries
 from catalogue.readmodels.paging import Page
 from catalogue.readmodels.projection import CatalogueProjection
 from catalogue.store import EventStore
+
+S = TypeVar("S")
 
 NEW = "new"
 UPDATED = "updated"
@@ -82,7 +85,7 @@ def record(
     investigation_id: UUID | None = None,
 ) -> list[Recorded]:
     """Record a batch of folders; `investigation_id` places files outside the ESRF layout."""
-    plans = _plan_all(store, caller, items, investigation_id)
+    plans = _plan_all(store, caller, items, investigation_id, trust_summaries=True)
     appends = [append for plan in plans for append in plan.appends]
     if not appends:
         return [_outcome(plan) for plan in plans]
@@ -102,7 +105,7 @@ def _record_alone(
     investigation_id: UUID | None,
 ) -> Recorded:
     for attempt in range(ATTEMPTS):
-        (plan,) = _plan_all(store, caller, [item], investigation_id)
+        (plan,) = _plan_all(store, caller, [item], investigation_id, trust_summaries=False)
         if not plan.appends:
             return _outcome(plan)
         try:
@@ -125,8 +128,15 @@ def _plan_all(
     caller: Caller,
     items: Sequence[ing.FolderReading | ing.FolderFailure],
     investigation_id: UUID | None,
+    *,
+    trust_summaries: bool,
 ) -> list[_Plan]:
+    """Resolve and decide each folder. With `trust_summaries`, streams the stream summaries
+    do not know are taken as new without reading them (a first pass over a tree reads no
+    stream at all); a stream that exists after all makes the append conflict, and the
+    folder-by-folder retry reads every stream."""
     plans = [_Plan(item) for item in items]
+    existing: set[str] | None = None
     with reading(store) as connection:
         # Registered files come from the read model: while a rebuild replays it, it may not
         # yet hold files that events already do, and registering them again would duplicate.
@@ -136,10 +146,40 @@ def _plan_all(
         for plan in plans:
             if isinstance(plan.item, ing.FolderReading):
                 resolver.resolve(plan, plan.item, investigation_id)
+        if trust_summaries:
+            existing = queries.existing_streams(connection, _streams(plans))
+        for plan in plans:
+            if plan.command is None:
+                continue
+            create = plan.command.create
+            dataset_id = ds.dataset_id_for(create.investigation_id, create.name)
+            if existing is None or ds.dataset_stream(dataset_id) in existing:
+                sizes = queries.registered_sizes(connection, dataset_id)
+                plan.command = replace(plan.command, registered_sizes=sizes)
     new_samples: set[UUID] = set()
     for plan in plans:
-        _decide(store, caller, plan, new_samples)
+        _decide(store, caller, plan, new_samples, existing)
     return plans
+
+
+def _streams(plans: Sequence[_Plan]) -> list[str]:
+    """The ingest and dataset streams a batch of folders touches."""
+    streams = [ing.INGEST.stream(ing.ingest_key(plan.item.path)) for plan in plans]
+    for plan in plans:
+        if plan.command is not None:
+            create = plan.command.create
+            streams.append(
+                ds.dataset_stream(ds.dataset_id_for(create.investigation_id, create.name))
+            )
+    return streams
+
+
+def _load(
+    store: EventStore, aggregate: Aggregate[S, Any], key: Any, existing: set[str] | None
+) -> tuple[S, int]:
+    if existing is not None and aggregate.stream(key) not in existing:
+        return aggregate.initial, 0
+    return load(store, aggregate, key)
 
 
 class _Resolver:
@@ -194,7 +234,6 @@ class _Resolver:
                     + (f" and none at {', '.join(reading.inputs)}" if reading.inputs else "")
                 )
                 return
-        dataset_id = ds.dataset_id_for(found, reading.name)
         plan.command = ing.RecordDataset(
             path=reading.path,
             fingerprint=reading.fingerprint,
@@ -217,7 +256,8 @@ class _Resolver:
             ),
             end=reading.end,
             files=reading.files,
-            registered_sizes=queries.registered_sizes(self.connection, dataset_id),
+            # Looked up once the batch knows which datasets exist (`_plan_all`).
+            registered_sizes={},
             warnings=warnings,
             beamline=reading.beamline,
         )
@@ -271,15 +311,21 @@ def _no_investigation(reading: ing.FolderReading) -> str:
     )
 
 
-def _decide(store: EventStore, caller: Caller, plan: _Plan, new_samples: set[UUID]) -> None:
+def _decide(
+    store: EventStore,
+    caller: Caller,
+    plan: _Plan,
+    new_samples: set[UUID],
+    existing: set[str] | None,
+) -> None:
     item = plan.item
-    state, version = load(store, ing.INGEST, ing.ingest_key(item.path))
+    state, version = _load(store, ing.INGEST, ing.ingest_key(item.path), existing)
     stream = ing.INGEST.stream(ing.ingest_key(item.path))
     expected = version if version else NO_STREAM
     if plan.command is not None:
         command = plan.command
         dataset_id = ds.dataset_id_for(command.create.investigation_id, command.create.name)
-        dataset, dataset_version = load(store, ds.DATASET, dataset_id)
+        dataset, dataset_version = _load(store, ds.DATASET, dataset_id, existing)
         try:
             ingest_events, dataset_events = ing.decide_dataset_ingest(state, dataset, command)
         except DomainError as error:

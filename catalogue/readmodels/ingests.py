@@ -12,7 +12,14 @@ from uuid import UUID
 from sqlalchemy import Connection, and_, func, or_, select
 
 from catalogue.readmodels.paging import Ordering, Page, fetch_counted_page
-from catalogue.schema import datafiles, datasets, ingest_folders, investigations, samples
+from catalogue.schema import (
+    datafiles,
+    datasets,
+    ingest_folders,
+    investigations,
+    samples,
+    stream_summaries,
+)
 
 FAILURE_ORDERING = Ordering(
     "ingest:failures", (ingest_folders.c.updated_at, ingest_folders.c.path), descending=True
@@ -176,3 +183,15 @@ def dataset_named(connection: Connection, investigation_id: UUID, name: str) -> 
             and_(datasets.c.investigation_id == investigation_id, datasets.c.name == name)
         )
     ).scalar()
+
+
+def existing_streams(connection: Connection, streams: Iterable[str]) -> set[str]:
+    """Which of the streams have events (by the inline stream summaries)."""
+    wanted = sorted(set(streams))
+    found: set[str] = set()
+    for start in range(0, len(wanted), _CHUNK):
+        query = select(stream_summaries.c.stream).where(
+            stream_summaries.c.stream.in_(wanted[start : start + _CHUNK])
+        )
+        found.update(connection.execute(query).scalars())
+    return found

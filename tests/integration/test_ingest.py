@@ -5,6 +5,8 @@ their retry time; a rebuild of the ingest projection equals the incremental one.
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -13,6 +15,7 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
+import h5py
 import pytest
 from sqlalchemy import func, select
 
@@ -26,6 +29,7 @@ from catalogue.schema import datasets as dataset_table
 from catalogue.schema import ingest_folders, samples
 from catalogue.services import Services, build_services
 from catalogue.settings import Settings
+from ingest.nexus import read_nexus
 from ingest.pipeline import Summary, ingest_paths
 from ingest.worker import ReadOptions
 from tests import nexus_files as nf
@@ -92,7 +96,7 @@ def test_a_tree_becomes_datasets_and_a_second_pass_appends_nothing(world: World)
     for path in written:
         nf.write_bliss_dataset(path, sample=path.parent.parent.name, scans=2, detector_2d=True)
     nf.write_master_files(written[0].parents[3], "hg123", "id23-1", written)
-    nf.write_bliss_dataset(raw(world, "lysozyme", "0003"), running_scan=2)
+    running = nf.write_bliss_dataset(raw(world, "lysozyme", "0003"), running_scan=2)
     broken = raw(world, "lysozyme", "0004")
     broken.parent.mkdir(parents=True)
     nf.write_not_hdf5(broken)
@@ -130,6 +134,12 @@ def test_a_tree_becomes_datasets_and_a_second_pass_appends_nothing(world: World)
     assert (second.new, second.updated, second.unchanged) == (0, 0, 5)
     assert (second.running, second.waiting, second.failed) == (1, 1, 0)
     assert world.head() == head  # nothing appended
+
+    nf.write_bliss_dataset(running)  # the writer finished its last scan
+    third = world.ingest()
+
+    assert (third.new, third.running, third.unchanged) == (1, 0, 5)
+    assert world.dataset("lysozyme_0003")["complete"] is True
 
 
 def test_processed_data_names_its_raw_dataset_and_waits_for_it(world: World):
@@ -263,3 +273,32 @@ def test_a_rebuild_of_the_ingest_projection_equals_the_incremental_one(world: Wo
         rebuild(world.services.store, projection, batch_size=batch_size, restart=True)
         assert table_rows(world.services.store, ingest_folders) == incremental
     assert [row[1] for row in incremental] == ["ingested", "failed"]
+
+
+def test_a_file_its_writer_holds_locked_is_read_without_waiting(tmp_path: Path):
+    path = nf.write_bliss_dataset(tmp_path / "scan.h5", scans=1)
+    # The writer (another process, as Bliss is) opens the file for writing with HDF5's
+    # default file locking, and keeps it open.
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, h5py; f = h5py.File(sys.argv[1], 'a'); print('open', flush=True);"
+            " sys.stdin.read()",
+            str(path),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None
+        assert holder.stdout.readline().strip() == "open"
+        with pytest.raises(OSError, match="lock"):
+            h5py.File(path, "r")  # a reader that takes the lock is refused...
+        found = read_nexus(path)  # ...this one is not
+    finally:
+        holder.communicate("", timeout=30)
+
+    assert [entry.name for entry in found.entries] == ["1.1"]
+    assert found.entries[0].writer_status == "SUCCEEDED"
