@@ -50,14 +50,20 @@ def read_icat_file(path: str | os.PathLike[str]) -> IcatMetadata:
     """Read a dataset metadata file; `IcatFileError` if it is not one."""
     name = os.fspath(path)
     try:
-        if os.path.getsize(name) > MAX_SIZE:
-            raise IcatFileError(name, f"larger than {MAX_SIZE // 1024 // 1024} MiB")
-        # Python's expat refuses entity expansion bombs; external entities are never loaded.
-        root = ElementTree.parse(name).getroot()
-    except ElementTree.ParseError as error:
-        raise IcatFileError(name, f"not well-formed XML ({error})") from None
+        with open(name, "rb") as stream:
+            data = stream.read(MAX_SIZE + 1)
     except OSError as error:
         raise IcatFileError(name, f"cannot read the file: {error.strerror or error}") from None
+    if len(data) > MAX_SIZE:
+        raise IcatFileError(name, f"larger than {MAX_SIZE // 1024 // 1024} MiB")
+    # Metadata files never declare entities. Python's expat refuses expansion bombs and never
+    # loads external entities, but only after expanding up to its limit: refuse them at once.
+    if b"<!ENTITY" in data:
+        raise IcatFileError(name, "it declares XML entities, which metadata files never do")
+    try:
+        root = ElementTree.fromstring(data)
+    except ElementTree.ParseError as error:
+        raise IcatFileError(name, f"not well-formed XML ({error})") from None
     if _local(root.tag) != "dataset":
         raise IcatFileError(name, f"the root element is <{_local(root.tag)}>, not <dataset>")
     found = IcatMetadata(name, complete=(root.get("complete", "true").lower() != "false"))
@@ -72,7 +78,8 @@ def read_icat_file(path: str | os.PathLike[str]) -> IcatMetadata:
         elif tag in ("investigation", "instrument", "name", "location"):
             setattr(found, tag, (child.text or "").strip() or None)
         elif tag in ("startDate", "endDate"):
-            setattr(found, "start" if tag == "startDate" else "end", (child.text or "").strip())
+            text = (child.text or "").strip() or None
+            setattr(found, "start" if tag == "startDate" else "end", text)
     if not found.location:
         raise IcatFileError(name, "it names no <location> (the dataset folder)")
     return found

@@ -52,8 +52,10 @@ class DatasetFolder:
 
 def dataset_folder(path: str) -> DatasetFolder | None:
     """The dataset a folder is, by the ESRF convention; None if the path does not follow it."""
-    parts = PurePosixPath(path).parts
-    if len(parts) < 7:
+    pure = PurePosixPath(path)
+    # The anchor ("/") is no folder of the layout: a relative path of six names is a dataset.
+    parts = pure.parts[1:] if pure.anchor else pure.parts
+    if len(parts) < 6:
         return None
     proposal, beamline, session, area, collection, folder = parts[-6:]
     if area not in (RAW, PROCESSED) or not _SESSION.fullmatch(session):
@@ -67,7 +69,7 @@ def dataset_folder(path: str) -> DatasetFolder | None:
     prefix = f"{collection}_"
     dataset = folder[len(prefix) :] if folder.startswith(prefix) else folder
     return DatasetFolder(
-        path=str(PurePosixPath(path)),
+        path=str(pure),
         proposal=proposal,
         beamline=beamline,
         session=day,
@@ -80,16 +82,18 @@ def dataset_folder(path: str) -> DatasetFolder | None:
 def is_master_file(path: str) -> bool:
     """Whether a file is a proposal or collection master file (links only, not a dataset)."""
     file = PurePosixPath(path)
-    if file.suffix not in HDF5_SUFFIXES:
+    if not is_hdf5_name(file.name):
         return False
-    parent = file.parent
-    if _SESSION.fullmatch(parent.name):
+    # The folders above the file without the anchor ("/"); [-1] is the one that holds it.
+    folders = file.parent.parts[1:] if file.anchor else file.parent.parts
+    if len(folders) >= 3 and _SESSION.fullmatch(folders[-1]):
         # {proposal}/{beamline}/{session}/{proposal}_{beamline}.h5
-        return file.stem == f"{parent.parents[1].name}_{parent.parent.name}"
-    if len(parent.parts) >= 5 and parent.parent.name in (RAW, PROCESSED):
-        # .../{proposal}/{beamline}/{session}/RAW_DATA/{collection}/{proposal}_{collection}.h5
-        proposal = parent.parents[3].name
-        return file.stem == f"{proposal}_{parent.name}"
+        proposal, beamline = folders[-3], folders[-2]
+        return file.stem == f"{proposal}_{beamline}"
+    if len(folders) >= 5 and folders[-2] in (RAW, PROCESSED) and _SESSION.fullmatch(folders[-3]):
+        # {proposal}/{beamline}/{session}/RAW_DATA/{collection}/{proposal}_{collection}.h5
+        proposal, collection = folders[-5], folders[-1]
+        return file.stem == f"{proposal}_{collection}"
     return False
 
 

@@ -7,6 +7,7 @@ its parameter type is kept under its NeXus path as text, with a warning, rather 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -31,6 +32,9 @@ _TECHNIQUES = {
     "NXXRF": "XRF", "NXSTXM": "SCANNING", "NXXPCS": "XPCS", "NXARPES": "ARPES",
     "NXRIXS": "RIXS", "NXIQPROC": "SAXS", "NXXRD": "XRD",
 }  # fmt: skip
+#: Characters a kept parameter name cannot hold (see `parameters.is_nexus_path`).
+_UNSAFE_NAME = re.compile(r"[^A-Za-z0-9_.@-]+")
+_MAX_KEPT_NAME = 150
 _CONTINUOUS = ("fscan", "f2scan", "fscan2d", "fscan3d", "zapline", "zapimage", "ftimescan")
 
 
@@ -172,11 +176,12 @@ def _map_icat(icat: IcatMetadata, mapped: Mapped) -> None:
         if name in vocabulary or is_nexus_path(name):
             _put(mapped, name, value, None)
         else:
+            # Under a NeXus-path-like name, which the catalogue keeps untyped.
+            kept = f"icat/{_UNSAFE_NAME.sub('_', name)[:_MAX_KEPT_NAME]}"
             mapped.warnings.append(
-                f"__icat__ parameter {name[:80]!r} is not in the ESRF definitions; "
-                f"kept as 'icat/{name[:80]}'"
+                f"__icat__ parameter {name[:80]!r} is not in the ESRF definitions; kept as {kept!r}"
             )
-            _put(mapped, f"icat/{name}", value, None)
+            _put(mapped, kept, value, None)
     if "input_datasets" in icat.parameters:
         mapped.inputs = tuple(
             p.strip() for p in icat.parameters["input_datasets"].split(",") if p.strip()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,8 +29,11 @@ MAX_FIELDS = 2000
 _SIGNATURE = b"\x89HDF\r\n\x1a\n"
 #: Groups described by a summary rather than read field by field.
 _SUMMARISED = frozenset({"NXdata", "NXdetector", "NXpositioner", "NXlog", "NXevent_data"})
+#: Soft links followed at most this many hops when looking for an external link behind them.
+_MAX_HOPS = 8
 #: Entry children that hold scan data, not metadata.
 _DATA_GROUPS = frozenset({"measurement", "plotselect", "positioners", "data"})
+_DIGITS = re.compile(rb"(\d+)")
 _ENTRY_FIELDS = ("title", "start_time", "end_time", "definition", "program_name")
 
 Scalar = str | float | int | bool
@@ -120,8 +124,10 @@ class NexusFile:
 
     @property
     def is_master(self) -> bool:
-        """A master file: only external links at the top, no entries of its own."""
-        return bool(self.links) and not self.entries
+        """A master file: only external links at the top, no entries of its own (entries
+        read through its links, with `follow_links`, are not its own)."""
+        linked = {link.name for link in self.links}
+        return bool(linked) and all(entry.name in linked for entry in self.entries)
 
 
 def read_nexus(path: str | os.PathLike[str], *, follow_links: bool = False) -> NexusFile:
@@ -204,15 +210,18 @@ class _Reader:
         self.result.creator = self.text_attr(root, "creator", "/")
         self.result.default = self.text_attr(root, "default", "/")
         first = True
-        for raw in self.names(root):
+        # HDF5 lists links by name, which puts scan 10.1 before 2.1: take them by number.
+        for raw in sorted(self.names(root), key=_natural_key):
             name = _name(raw)
             info = root.links.get_info(raw)
+            file = None
             if info.type == h5l.TYPE_EXTERNAL:
-                file, target = root.links.get_val(raw)
-                self.result.links.append(ExternalEntry(name, _name(file), _name(target)))
+                raw_file, target = root.links.get_val(raw)
+                file = _name(raw_file)
+                self.result.links.append(ExternalEntry(name, file, _name(target)))
                 if not self.follow_links:
                     continue
-            group = self.open(root, raw, name)
+            group = self.open(root, raw, name, external=file)
             if not isinstance(group, h5g.GroupID):
                 continue
             nx_class = self.text_attr(group, "NX_class", name)
@@ -265,10 +274,14 @@ class _Reader:
         for raw in self.names(measurement):
             name = _name(raw)
             if full or points is None:
-                if measurement.links.get_info(raw).type == h5l.TYPE_EXTERNAL:
+                # Channels are soft links, a detector's often to an external link: its file
+                # is on another disk and is not opened unless asked.
+                file = self.external_file(measurement, raw)
+                if file is not None and not self.follow_links:
                     entry.channels.append(Channel(name, None))
                     continue
-                item = self.open(measurement, raw, f"{entry.name}/measurement/{name}")
+                where = f"{entry.name}/measurement/{name}"
+                item = self.open(measurement, raw, where, external=file)
                 if not isinstance(item, h5d.DatasetID):
                     entry.channels.append(Channel(name, None))
                     continue
@@ -293,11 +306,12 @@ class _Reader:
         if len(entry.fields) >= MAX_FIELDS:
             return
         key = path.rsplit("/", 1)[-1]
-        if parent.links.get_info(raw).type == h5l.TYPE_EXTERNAL and not self.follow_links:
-            return
         if depth == 2 and path.startswith("instrument/") and key in one_dimensional:
             return  # a counter or moving motor: its channel describes it
-        item = self.open(parent, raw, f"{entry.name}/{path}")
+        file = self.external_file(parent, raw)
+        if file is not None and not self.follow_links:
+            return
+        item = self.open(parent, raw, f"{entry.name}/{path}", external=file)
         if isinstance(item, h5d.DatasetID):
             # The entry's own title, times and definition were read already.
             if depth > 1 or key not in _ENTRY_FIELDS:
@@ -349,33 +363,38 @@ class _Reader:
             if not _exists(group, key):
                 continue
             at = f"{where}/{_name(key)}"
-            if group.links.get_info(key).type == h5l.TYPE_EXTERNAL:
-                file = _name(group.links.get_val(key)[0])
-                if not self.follow_links:
-                    return Detector(name, kind, None, "external", (file,))
+            file = self.external_file(group, key)
+            folder = self.folder
+            if file is not None:
+                # A stat, not an open: a missing detector file is worth a warning either way.
                 if not os.path.exists(os.path.join(self.folder, file)):
                     self.result.warnings.append(f"{at}: external link to missing file {file!r}")
                     return Detector(name, kind, None, "external", (file,))
-            data = self.open(group, key, at)
+                if not self.follow_links:
+                    return Detector(name, kind, None, "external", (file,))
+                folder = os.path.dirname(os.path.join(self.folder, file))
+            data = self.open(group, key, at, external=file)
             if not isinstance(data, h5d.DatasetID):
                 return Detector(name, kind, None, None)
             shape = tuple(int(n) for n in data.shape or ())
             plist = data.get_create_plist()
+            linked = () if file is None else (file,)
             if plist.get_layout() == h5d.VIRTUAL:
                 sources = tuple(
                     dict.fromkeys(
                         plist.get_virtual_filename(i) for i in range(plist.get_virtual_count())
                     )
                 )
-                self.check_sources(at, sources)
-                return Detector(name, kind, shape, "virtual", sources)
-            return Detector(name, kind, shape, "dataset")
+                self.check_sources(at, sources, folder)
+                return Detector(name, kind, shape, "virtual", linked + sources)
+            return Detector(name, kind, shape, "dataset", linked)
         return Detector(name, kind, None, None)
 
-    def check_sources(self, where: str, sources: tuple[str, ...]) -> None:
-        """A missing VDS source reads as fill values, silently: say so."""
+    def check_sources(self, where: str, sources: tuple[str, ...], folder: str) -> None:
+        """A missing VDS source reads as fill values, silently: say so. Relative sources are
+        relative to the folder of the file that holds the virtual dataset."""
         for source in sources:
-            if source != "." and not os.path.exists(os.path.join(self.folder, source)):
+            if source != "." and not os.path.exists(os.path.join(folder, source)):
                 self.result.warnings.append(
                     f"{where}: virtual dataset source {source!r} is missing "
                     "(its frames read as fill values)"
@@ -389,12 +408,33 @@ class _Reader:
         group.links.iterate(found.append)
         return found
 
-    def open(self, parent: h5g.GroupID, raw: bytes, where: str) -> Any:
+    def external_file(self, group: h5g.GroupID, raw: bytes) -> str | None:
+        """The file an external link, or a soft link to one, leads to; None for other links
+        (and for soft links that lead nowhere: opening them says so)."""
+        links = group.links
+        try:
+            for _ in range(_MAX_HOPS):
+                info = links.get_info(raw)
+                if info.type == h5l.TYPE_EXTERNAL:
+                    return _name(links.get_val(raw)[0])
+                if info.type != h5l.TYPE_SOFT:
+                    return None
+                raw = links.get_val(raw)
+                if raw.startswith(b"/"):
+                    links = self.handle.id.links
+        except (KeyError, OSError, RuntimeError, ValueError):
+            return None
+        return None
+
+    def open(self, parent: h5g.GroupID, raw: bytes, where: str, external: str | None = None) -> Any:
         """The object a link names, or None (with a warning) if it leads nowhere."""
         try:
             return h5o.open(parent, raw)
         except KeyError:
-            self.result.warnings.append(f"{where}: dangling link")
+            if external is None:
+                self.result.warnings.append(f"{where}: dangling link")
+            else:
+                self.result.warnings.append(f"{where}: external link to missing file {external!r}")
         except (OSError, RuntimeError, ValueError) as error:
             self.result.warnings.append(f"{where}: cannot be opened ({_short(str(error))})")
         return None
@@ -473,6 +513,13 @@ def _exists(group: h5g.GroupID, raw: bytes) -> bool:
         return bool(group.links.exists(raw))
     except (OSError, RuntimeError, ValueError):
         return False
+
+
+def _natural_key(raw: bytes) -> tuple[tuple[int, int | bytes], ...]:
+    """Sorts `2.1` before `10.1`, and `entry_2` before `entry_10`."""
+    return tuple(
+        (0, int(part)) if part.isdigit() else (1, part) for part in _DIGITS.split(raw) if part
+    )
 
 
 def _looks_like_scan(name: str) -> bool:

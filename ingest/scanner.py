@@ -75,14 +75,26 @@ def scan_paths(roots: Sequence[str]) -> ScanResult:
         else:
             result.problems.append((path, "no such file or directory"))
     _attach_icat(result, icat, seen)
+    # The walk is depth first from the end of each listing: give the units in path order.
+    result.folders.sort(key=lambda scan: scan.path)
     return result
 
 
+def _enclosing_folder(path: str) -> tuple[str, DatasetFolder] | None:
+    """The dataset folder a path is, or lies in (a detector file in `scan0001/` belongs to its
+    dataset, not to a unit of its own)."""
+    pure = PurePosixPath(path)
+    for candidate in (pure, *pure.parents):
+        found = dataset_folder(str(candidate))
+        if found is not None:
+            return str(candidate), found
+    return None
+
+
 def _scan_file(path: str, result: ScanResult, seen: set[str]) -> None:
-    parent = os.path.dirname(path)
-    folder = dataset_folder(parent)
-    if folder is not None:
-        _add_folder(parent, folder, result, seen, None)
+    enclosing = _enclosing_folder(os.path.dirname(path))
+    if enclosing is not None:
+        _add_folder(enclosing[0], enclosing[1], result, seen, None)
     elif is_master_file(path):
         result.masters += 1
     elif is_hdf5_name(path):
@@ -90,9 +102,12 @@ def _scan_file(path: str, result: ScanResult, seen: set[str]) -> None:
 
 
 def _walk(top: str, result: ScanResult, icat: dict[str, str], seen: set[str]) -> None:
-    folder = dataset_folder(top)
-    if folder is not None:
-        _add_folder(top, folder, result, seen, None)
+    enclosing = _enclosing_folder(top)
+    if enclosing is not None:
+        _add_folder(enclosing[0], enclosing[1], result, seen, None)
+        return
+    if os.path.basename(top) == ICAT_FOLDER:
+        _read_icat_folder(top, result, icat)
         return
     stack = [top]
     while stack:
