@@ -93,6 +93,7 @@ def ingest_command(
             checksum=None if algorithm == "none" else algorithm,
             follow_links=follow_links,
             stale_after_s=settings.ingest_stale_hours * 3600,
+            settle_s=settings.ingest_settle_seconds,
         )
         roots = [str(p.resolve()) for p in paths]
         investigation_id = _investigation(investigation)
@@ -169,6 +170,8 @@ def _one_pass(
             options=options,
             investigation_id=investigation_id,
             progress=advance,
+            # Somebody asked for this pass: failed folders are tried again now.
+            retry_failures=True,
         )
 
 

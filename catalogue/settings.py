@@ -108,6 +108,13 @@ class Settings(BaseSettings):
     ingest_poll_seconds: float = Field(
         10.0, gt=0, le=86400, description="How often `catalogue ingest --watch` walks the trees."
     )
+    ingest_settle_seconds: float = Field(
+        60.0,
+        ge=0,
+        le=86400,
+        description="A NeXus file that never records an end_time is ingested once its files "
+        "have not changed for this long.",
+    )
     ingest_stale_hours: float = Field(
         24.0,
         gt=0,

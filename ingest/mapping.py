@@ -47,6 +47,9 @@ class Mapped:
     finished: bool = False
     #: Why the dataset is not finished (a scan still running), for the summary.
     running: str | None = None
+    #: Whether the file says when scans end at all (an `end_time` or a writer status on
+    #: some entry); files that never do are taken as finished once they stop changing.
+    marked: bool = False
     sample: str | None = None
     techniques: tuple[str, ...] = ()
     scan_type: ds.ScanType | None = None
@@ -83,6 +86,7 @@ def _map_entries(entries: list[Entry], mapped: Mapped) -> None:
     mapped.start = min(starts, default=None)
     running = [e.name for e in entries if not _finished(e)]
     mapped.finished = not running
+    mapped.marked = any(e.end_time is not None or e.writer_status is not None for e in entries)
     if running:
         mapped.running = f"scan {running[0]} is still being written (no end_time)"
     mapped.end = max(ends, default=None)
@@ -138,8 +142,11 @@ def _map_fields(entry: Entry, mapped: Mapped) -> None:
     by_path = definitions_by_path()
     for path, found in entry.fields.items():
         definition = by_path.get(path)
-        name = definition.name if definition is not None else path
-        _put(mapped, name, found.value, found.unit, nexus_path=path)
+        # A field of the entry itself (`run`, `experiment_identifier`) is kept as
+        # `entry/run`: a kept name is a path of at least two parts.
+        kept = path if "/" in path else f"entry/{path}"
+        name = definition.name if definition is not None else kept
+        _put(mapped, name, found.value, found.unit, nexus_path=kept)
     for detector_number, detector in enumerate(entry.detectors[:99], start=1):
         base = f"instrument/{detector.name}"
         _put(mapped, f"InstrumentDetector{detector_number:02d}_name", detector.name, None)

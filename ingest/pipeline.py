@@ -17,9 +17,10 @@ from catalogue.portal import ingests as recording
 from catalogue.portal.execution import Caller
 from catalogue.store import EventStore
 from ingest.scanner import FolderScan, scan_paths
-from ingest.worker import ReadOptions, Result, Running, read_folder, read_folders
+from ingest.worker import ReadOptions, Result, Running, Skipped, read_folder, read_folders
 
 RUNNING = "running"
+SKIPPED = "skipped"
 #: Folders recorded per transaction.
 BATCH = 200
 #: Folders per worker task: fewer round trips to the workers, still an even spread.
@@ -37,6 +38,8 @@ class Summary:
     failed: int = 0
     #: Failed before and not yet due for another attempt.
     waiting: int = 0
+    #: Files that are no dataset (master files, detector data files outside the layout).
+    skipped: int = 0
     masters: int = 0
     folders: int = 0
     failures: list[tuple[str, str]] = field(default_factory=list)
@@ -46,7 +49,10 @@ class Summary:
     @property
     def done(self) -> int:
         """Folders dealt with so far."""
-        return self.new + self.updated + self.unchanged + self.running + self.failed + self.waiting
+        return (
+            self.new + self.updated + self.unchanged + self.running + self.failed + self.waiting
+            + self.skipped
+        )  # fmt: skip
 
     def line(self) -> str:
         """The summary in one line."""
@@ -54,6 +60,7 @@ class Summary:
             f"{self.folders} folders: {self.new} new, {self.updated} updated, "
             f"{self.unchanged} unchanged, {self.running} running, {self.failed} failed"
             + (f", {self.waiting} waiting to retry" if self.waiting else "")
+            + (f", {self.skipped} not datasets" if self.skipped else "")
             + (f"; {self.masters} master files skipped" if self.masters else "")
         )
 
@@ -70,8 +77,10 @@ def ingest_paths(
     options: ReadOptions | None = None,
     investigation_id: UUID | None = None,
     progress: Progress | None = None,
+    retry_failures: bool = False,
 ) -> Summary:
-    """Ingest every dataset below the roots that is new, changed or due for a retry."""
+    """Ingest every dataset below the roots that is new, changed or due for a retry (every
+    failed one with `retry_failures`: a pass somebody asked for, not the watch loop)."""
     options = options or ReadOptions()
     summary = Summary()
     scanned = scan_paths(roots)
@@ -87,7 +96,8 @@ def ingest_paths(
         elif state.status == "ingested" and state.fingerprint == scan.fingerprint:
             summary.unchanged += 1
         elif (
-            state.status == "failed"
+            not retry_failures
+            and state.status == "failed"
             and state.failed_fingerprint == scan.fingerprint
             and state.retry_at is not None
             and state.retry_at > caller.now
@@ -159,10 +169,14 @@ class _Recorder:
 
     def add(self, result: Result) -> None:
         """Queue one folder's result; record a batch when one is full."""
-        if isinstance(result, Running):
-            self.summary.running += 1
+        if isinstance(result, Running | Skipped):
+            if isinstance(result, Running):
+                self.summary.running += 1
+            else:
+                self.summary.skipped += 1
+            outcome = RUNNING if isinstance(result, Running) else SKIPPED
             self.summary.results.append(
-                recording.Recorded(result.path, RUNNING, reason=result.reason)
+                recording.Recorded(result.path, outcome, reason=result.reason)
             )
             self.report()
             return

@@ -36,6 +36,9 @@ class ReadOptions:
     #: A dataset whose scans never finish (the writer crashed) is ingested as it is once its
     #: files have not changed for this long.
     stale_after_s: float = 24 * 3600.0
+    #: A file that never says when its scans end (no `end_time`, no writer status: other
+    #: facilities' writers) is taken as finished once its files have not changed for this long.
+    settle_s: float = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,7 +49,16 @@ class Running:
     reason: str
 
 
-Result = ing.FolderReading | ing.FolderFailure | Running
+@dataclass(frozen=True, slots=True)
+class Skipped:
+    """A file that is no dataset: a master file, or an HDF5 file without NeXus entries (the
+    detector data a NeXus file links to)."""
+
+    path: str
+    reason: str
+
+
+Result = ing.FolderReading | ing.FolderFailure | Running | Skipped
 
 
 def read_folders(
@@ -73,7 +85,8 @@ def read_folder(
 def _read(scan: FolderScan, known: Mapping[str, ing.FileStamp], options: ReadOptions) -> Result:
     folder = scan.folder
     beamline = folder.beamline.upper() if folder is not None else None
-    stale = (time.time_ns() - scan.newest_mtime_ns) / 1e9 > options.stale_after_s
+    age_s = (time.time_ns() - scan.newest_mtime_ns) / 1e9
+    stale = age_s > options.stale_after_s
     warnings: list[str] = []
     nexus: NexusFile | None = None
     if scan.main_file is not None:
@@ -84,9 +97,9 @@ def _read(scan: FolderScan, known: Mapping[str, ing.FileStamp], options: ReadOpt
                 return Running(scan.path, f"{error.reason}")
             return ing.FolderFailure(scan.path, scan.fingerprint, error.reason, beamline)
         if nexus.is_master:
-            return ing.FolderFailure(
-                scan.path, scan.fingerprint, "a master file (external links only)", beamline
-            )
+            return Skipped(scan.path, "a master file (external links only)")
+        if folder is None and not nexus.entries and not nexus.warnings:
+            return Skipped(scan.path, "an HDF5 file without NeXus entries (detector data?)")
         if not nexus.entries and scan.icat_file is None:
             reason = "no NeXus entry could be read" + (
                 f" ({nexus.warnings[0]})" if nexus.warnings else ""
@@ -107,6 +120,12 @@ def _read(scan: FolderScan, known: Mapping[str, ing.FileStamp], options: ReadOpt
     mapped = map_dataset(folder, nexus, icat)
     warnings = mapped.warnings + warnings
     finished = mapped.finished or (nexus is None and icat is None)
+    if not finished and not mapped.marked and nexus is not None and age_s > options.settle_s:
+        finished = True
+        warnings.append(
+            f"the file says no end_time: taken as finished after {options.settle_s:g} s "
+            "without change"
+        )
     if not finished:
         if not stale:
             return Running(scan.path, mapped.running or "still being written")
@@ -120,7 +139,8 @@ def _read(scan: FolderScan, known: Mapping[str, ing.FileStamp], options: ReadOpt
     if end < start:
         warnings.append(f"end {end.isoformat()} is before start {start.isoformat()}; ignored")
         end = start
-    files, stamps = _datafiles(scan.files, known, options, warnings)
+    entries = scan.files if folder is not None or nexus is None else _with_linked(scan, nexus)
+    files, stamps = _datafiles(entries, known, options, warnings)
     proposal = (icat.investigation if icat else None) or (folder.proposal if folder else None)
     if icat is not None and icat.instrument:
         beamline = icat.instrument.upper()
@@ -157,6 +177,21 @@ def _dataset_name(scan: FolderScan) -> str:
     if scan.folder is None:
         return os.path.splitext(os.path.basename(scan.path))[0]
     return scan.folder.name + (PROCESSED_SUFFIX if scan.folder.processed else "")
+
+
+def _with_linked(scan: FolderScan, nexus: NexusFile) -> tuple[FileEntry, ...]:
+    """A lone NeXus file with the files its detectors link to (its data files)."""
+    folder = os.path.dirname(scan.path)
+    linked: list[FileEntry] = []
+    names = {s for e in nexus.entries for d in e.detectors for s in d.sources if s != "."}
+    for name in sorted(names):
+        path = os.path.normpath(os.path.join(folder, name))
+        try:
+            stat = os.stat(path)
+        except OSError:
+            continue  # the reader warned about it
+        linked.append(FileEntry(path, stat.st_size, stat.st_mtime_ns))
+    return tuple(dict.fromkeys((*scan.files, *linked)))
 
 
 def _from_ns(mtime_ns: int) -> datetime:

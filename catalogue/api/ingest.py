@@ -46,7 +46,7 @@ class FolderOutcome(BaseModel):
     """What became of one folder."""
 
     path: str
-    outcome: Literal["new", "updated", "unchanged", "running", "failed"]
+    outcome: Literal["new", "updated", "unchanged", "running", "failed", "skipped"]
     dataset_id: UUID | None
     reason: str | None
 
@@ -61,6 +61,7 @@ class IngestResult(BaseModel):
     running: int
     failed: int
     waiting: int
+    skipped: int
     masters: int
     results: list[FolderOutcome]
 
@@ -114,6 +115,7 @@ def post_ingest(body: IngestRequest, services: ServicesDep, caller: CallerDep) -
         checksum=None if algorithm == "none" else algorithm,
         follow_links=body.follow_links,
         stale_after_s=settings.ingest_stale_hours * 3600,
+        settle_s=settings.ingest_settle_seconds,
     )
     summary = ingest_paths(
         services.store,
@@ -122,6 +124,8 @@ def post_ingest(body: IngestRequest, services: ServicesDep, caller: CallerDep) -
         workers=_WORKERS,
         options=options,
         investigation_id=body.investigation_id,
+        # The beamline asked for these folders now: failed ones are tried again at once.
+        retry_failures=True,
     )
     return {
         "folders": summary.folders,
@@ -131,6 +135,7 @@ def post_ingest(body: IngestRequest, services: ServicesDep, caller: CallerDep) -
         "running": summary.running,
         "failed": summary.failed,
         "waiting": summary.waiting,
+        "skipped": summary.skipped,
         "masters": summary.masters,
         "results": [
             {"path": r.path, "outcome": r.outcome, "dataset_id": r.dataset_id, "reason": r.reason}

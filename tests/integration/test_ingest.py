@@ -302,3 +302,37 @@ def test_a_file_its_writer_holds_locked_is_read_without_waiting(tmp_path: Path):
 
     assert [entry.name for entry in found.entries] == ["1.1"]
     assert found.entries[0].writer_status == "SUCCEEDED"
+
+
+def test_other_facilities_files_join_the_investigation_they_are_given_to(world: World):
+    folder = world.root / "diamond" / "i04"
+    folder.mkdir(parents=True)
+    nxmx = nf.write_nxmx(folder / "thaumatin_1.nxs")
+    nxsas = nf.write_nxsas(folder / "bsa_2.nxs")
+    settled = ReadOptions(checksum="sha1", settle_s=0.0)
+
+    without = world.ingest(folder)
+    summary = world.ingest(
+        folder, investigation_id=world.investigation, options=settled, retry_failures=True
+    )
+
+    # The NXmx data file is no dataset; the NXsas file has no end_time and has not settled.
+    assert (without.failed, without.running, without.skipped) == (1, 1, 1)
+    assert all("outside the ESRF layout" in reason for _, reason in without.failures)
+    assert (summary.new, summary.skipped) == (2, 1)
+    mx = world.dataset("thaumatin_1")
+    assert mx["techniques"] == ["MX"]
+    assert mx["location"] == str(nxmx)
+    files = datasets.list_files(world.services.store, ingest_caller(), mx["id"], None, 10)
+    assert [f["path"] for f in files.items] == [
+        str(nxmx),
+        str(folder / "thaumatin_1_data_000001.h5"),
+    ]
+    assert all(f["checksum"].startswith("sha1:") for f in files.items)
+    parameters = {p["name"]: p for p in mx["parameters"]}
+    assert parameters["InstrumentBeam_incident_wavelength"]["unit"] == "angstrom"
+    sas = world.dataset("bsa_2")
+    assert sas["techniques"] == ["SAXS"]
+    record = ingests.folder_status(world.services.store, ingest_caller(), str(nxsas))
+    assert record is not None
+    assert any("taken as finished" in w for w in record["warnings"])
