@@ -43,6 +43,7 @@ def test_health_reports_revision_head_and_projections(client, engine):
         ("catalogue", "live"),
         ("logbook", "live"),
         ("tracking", "live"),
+        ("ingest", "live"),
         ("tracking-notifications", "live"),
     }
 
