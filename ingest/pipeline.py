@@ -54,6 +54,18 @@ class Summary:
             + self.skipped
         )  # fmt: skip
 
+    def counts(self) -> dict[str, int]:
+        """How many folders had each outcome."""
+        return {
+            "new": self.new,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
+            "running": self.running,
+            "failed": self.failed,
+            "waiting": self.waiting,
+            "skipped": self.skipped,
+        }
+
     def line(self) -> str:
         """The summary in one line."""
         return (

@@ -111,15 +111,7 @@ def _walk(top: str, result: ScanResult, icat: dict[str, str], seen: set[str]) ->
         return
     stack = [top]
     while stack:
-        directory = stack.pop()
-        try:
-            entries = sorted(os.scandir(directory), key=lambda e: e.name)
-        except OSError as error:
-            result.problems.append((directory, error.strerror or str(error)))
-            continue
-        for entry in entries:
-            if entry.name.startswith("."):
-                continue
+        for entry in _listing(stack.pop(), result):
             if entry.is_dir(follow_symlinks=False):
                 if entry.name == ICAT_FOLDER:
                     _read_icat_folder(entry.path, result, icat)
@@ -198,19 +190,22 @@ def _add_lone_file(path: str, result: ScanResult, seen: set[str]) -> None:
     result.folders.append(_unit(path, None, files, None))
 
 
+def _listing(directory: str, result: ScanResult) -> list[os.DirEntry[str]]:
+    """A folder's visible entries by name; one that cannot be listed is a problem, not a
+    stop (the rest of the tree is still walked)."""
+    try:
+        entries = sorted(os.scandir(directory), key=lambda e: e.name)
+    except OSError as error:
+        result.problems.append((directory, error.strerror or str(error)))
+        return []
+    return [entry for entry in entries if not entry.name.startswith(".")]
+
+
 def _files_below(top: str, result: ScanResult) -> tuple[FileEntry, ...]:
     files: list[FileEntry] = []
     stack = [top]
     while stack:
-        directory = stack.pop()
-        try:
-            entries = list(os.scandir(directory))
-        except OSError as error:
-            result.problems.append((directory, error.strerror or str(error)))
-            continue
-        for entry in entries:
-            if entry.name.startswith("."):
-                continue
+        for entry in _listing(stack.pop(), result):
             if entry.is_dir(follow_symlinks=False):
                 stack.append(entry.path)
             elif entry.is_file(follow_symlinks=False):

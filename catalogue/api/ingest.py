@@ -129,13 +129,7 @@ def post_ingest(body: IngestRequest, services: ServicesDep, caller: CallerDep) -
     )
     return {
         "folders": summary.folders,
-        "new": summary.new,
-        "updated": summary.updated,
-        "unchanged": summary.unchanged,
-        "running": summary.running,
-        "failed": summary.failed,
-        "waiting": summary.waiting,
-        "skipped": summary.skipped,
+        **summary.counts(),
         "masters": summary.masters,
         "results": [
             {"path": r.path, "outcome": r.outcome, "dataset_id": r.dataset_id, "reason": r.reason}
